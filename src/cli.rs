@@ -1,0 +1,218 @@
+//! Command-line definitions. Connection flags follow the mysql client; `-h` is the host,
+//! so help is `--help` only.
+
+use std::path::PathBuf;
+
+use clap::{ArgAction, Args, Parser, Subcommand};
+
+/// Consistent, parallel, compressed logical snapshots of MySQL and MariaDB.
+#[derive(Debug, Parser)]
+#[command(name = "mysnap", version, about)]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Take one consistent snapshot of databases into a new directory.
+    #[command(disable_help_flag = true)]
+    Dump(DumpArgs),
+    /// Load a dump directory into a server.
+    #[command(disable_help_flag = true)]
+    Restore(RestoreArgs),
+    /// Describe a dump directory.
+    Show(ShowArgs),
+}
+
+/// Connection flags, as the mysql client spells them.
+#[derive(Debug, Clone, Args)]
+pub struct ConnectionArgs {
+    /// Server host (`localhost` with no port means the unix socket).
+    #[arg(short = 'h', long)]
+    pub host: Option<String>,
+    /// TCP port.
+    #[arg(short = 'P', long)]
+    pub port: Option<u16>,
+    /// User name.
+    #[arg(short = 'u', long)]
+    pub user: Option<String>,
+    /// Password; `-p` alone prompts without echo. Prefer MYSQL_PWD or --defaults-file.
+    #[arg(short = 'p', long, num_args = 0..=1, require_equals = true, default_missing_value = "\u{0}prompt")]
+    pub password: Option<String>,
+    /// Unix socket.
+    #[arg(short = 'S', long)]
+    pub socket: Option<PathBuf>,
+    /// Read the [client] section of this option file.
+    #[arg(long)]
+    pub defaults_file: Option<PathBuf>,
+    /// DISABLED, PREFERRED (default), REQUIRED, VERIFY_CA or VERIFY_IDENTITY.
+    #[arg(long)]
+    pub ssl_mode: Option<String>,
+    /// CA certificate for VERIFY_CA / VERIFY_IDENTITY.
+    #[arg(long)]
+    pub ssl_ca: Option<PathBuf>,
+    /// Seconds to wait for a connection.
+    #[arg(long)]
+    pub connect_timeout: Option<u64>,
+    /// Print help.
+    #[arg(long, action = ArgAction::Help)]
+    pub help: Option<bool>,
+}
+
+/// `mysnap dump`.
+#[derive(Debug, Args)]
+pub struct DumpArgs {
+    /// Connection.
+    #[command(flatten)]
+    pub connection: ConnectionArgs,
+    /// Database to dump (repeat for more).
+    #[arg(short = 'B', long = "database", required = true)]
+    pub databases: Vec<String>,
+    /// New (or empty) directory to write the dump into.
+    #[arg(short = 'o', long)]
+    pub output: PathBuf,
+    /// Sessions reading in parallel.
+    #[arg(short = 't', long, default_value_t = 4)]
+    pub threads: usize,
+    /// zstd, gzip or none.
+    #[arg(long, default_value = "zstd")]
+    pub compress: String,
+    /// Compression level (zstd 1-19, default 1; gzip 0-9, default 6).
+    #[arg(long)]
+    pub compress_level: Option<i32>,
+    /// Raw size of one data file; larger tables are split by key (K, M, G suffixes).
+    #[arg(long, default_value = "64M")]
+    pub chunk_size: String,
+    /// Read MyISAM/Aria tables without holding a lock (they may then be inconsistent).
+    #[arg(long)]
+    pub no_lock_nontransactional: bool,
+    /// Cap on raw bytes read per second over all sessions (K, M, G suffixes).
+    #[arg(long)]
+    pub max_rate: Option<String>,
+    /// Only errors on stderr.
+    #[arg(short = 'q', long)]
+    pub quiet: bool,
+}
+
+/// `mysnap restore`.
+#[derive(Debug, Args)]
+pub struct RestoreArgs {
+    /// The dump directory.
+    pub dir: PathBuf,
+    /// Connection.
+    #[command(flatten)]
+    pub connection: ConnectionArgs,
+    /// Loader sessions.
+    #[arg(short = 't', long, default_value_t = 4)]
+    pub threads: usize,
+    /// What to do with objects that already exist on the target: fail, drop or append.
+    #[arg(long, default_value = "fail")]
+    pub existing: String,
+    /// Do not write the restore to the target's binary log (replicas will not see it).
+    #[arg(long)]
+    pub skip_binlog: bool,
+    /// Only errors on stderr.
+    #[arg(short = 'q', long)]
+    pub quiet: bool,
+}
+
+/// `mysnap show`.
+#[derive(Debug, Args)]
+pub struct ShowArgs {
+    /// The dump directory.
+    pub dir: PathBuf,
+    /// Print the manifest as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Parses `64M`, `1G`, `512K`, `4096` into bytes.
+pub fn parse_size(s: &str) -> Result<u64, String> {
+    let t = s.trim();
+    let (num, mult) = match t.char_indices().last() {
+        Some((i, c)) if c.is_ascii_alphabetic() => {
+            let mult = match c.to_ascii_uppercase() {
+                'K' => 1u64 << 10,
+                'M' => 1 << 20,
+                'G' => 1 << 30,
+                'T' => 1 << 40,
+                _ => {
+                    return Err(format!(
+                        "invalid size '{s}': use a number with K, M, G or T"
+                    ))
+                }
+            };
+            (&t[..i], mult)
+        }
+        _ => (t, 1),
+    };
+    num.trim()
+        .parse::<u64>()
+        .ok()
+        .and_then(|n| n.checked_mul(mult))
+        .ok_or_else(|| format!("invalid size '{s}': use a number with K, M, G or T"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn sizes_parse_with_suffixes() {
+        assert_eq!(parse_size("64M"), Ok(64 << 20));
+        assert_eq!(parse_size("4096"), Ok(4096));
+        assert_eq!(parse_size("1g"), Ok(1 << 30));
+        assert!(parse_size("12X").is_err());
+        assert!(parse_size("").is_err());
+    }
+
+    #[test]
+    fn the_documented_forms_parse() {
+        Cli::command().debug_assert();
+        let c = Cli::try_parse_from([
+            "mysnap",
+            "dump",
+            "-h",
+            "db1",
+            "-P",
+            "3307",
+            "-u",
+            "backup",
+            "-psecret",
+            "--database",
+            "a",
+            "--database",
+            "b",
+            "--output",
+            "/tmp/x",
+            "--threads",
+            "8",
+        ])
+        .unwrap();
+        let Command::Dump(d) = c.command else {
+            panic!()
+        };
+        assert_eq!(d.connection.password.as_deref(), Some("secret"));
+        assert_eq!(d.databases, ["a", "b"]);
+        let c = Cli::try_parse_from([
+            "mysnap",
+            "restore",
+            "/tmp/x",
+            "-S",
+            "/s.sock",
+            "-p",
+            "--threads",
+            "2",
+        ])
+        .unwrap();
+        let Command::Restore(r) = c.command else {
+            panic!()
+        };
+        assert_eq!(r.connection.password.as_deref(), Some("\u{0}prompt"));
+        assert!(Cli::try_parse_from(["mysnap", "show", "/tmp/x", "--json"]).is_ok());
+    }
+}

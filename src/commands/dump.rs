@@ -1,0 +1,79 @@
+//! `mysnap dump`.
+
+use std::sync::Arc;
+
+use anyhow::{anyhow, Result};
+use mysnap::dump::{self, DumpOptions};
+use mysnap::format::Codec;
+use mysnap::progress::{self, Display};
+
+use super::{connector, mib};
+use crate::cli::{parse_size, DumpArgs};
+
+/// Validates the flags, runs the dump, prints a summary.
+pub async fn run(args: DumpArgs) -> Result<()> {
+    let codec: Codec = args.compress.parse()?;
+    let options = DumpOptions {
+        databases: args.databases.clone(),
+        output: args.output.clone(),
+        threads: args.threads,
+        codec,
+        level: args.compress_level.unwrap_or(codec.default_level()),
+        chunk_bytes: parse_size(&args.chunk_size).map_err(|e| anyhow!("--chunk-size: {e}"))?,
+        lock_nontransactional: !args.no_lock_nontransactional,
+        max_rate: args
+            .max_rate
+            .as_deref()
+            .map(parse_size)
+            .transpose()
+            .map_err(|e| anyhow!("--max-rate: {e}"))?,
+    };
+    options.validate()?;
+    let connector = connector(&args.connection)?;
+    let display = if args.quiet {
+        Display::Quiet
+    } else {
+        Display::Auto
+    };
+    let progress: Arc<dyn progress::Progress> = Arc::from(progress::for_stderr(display));
+    let m = dump::run(&connector, &options, progress).await?;
+    if args.quiet {
+        return Ok(());
+    }
+    let t = &m.totals;
+    println!(
+        "dumped {} database(s), {} tables, {} rows, {} raw, {} stored in {} files, {:.1} s -> {}",
+        m.databases.len(),
+        t.tables,
+        t.rows,
+        mib(t.raw_bytes),
+        mib(t.stored_bytes),
+        t.files,
+        m.duration_seconds,
+        args.output.display()
+    );
+    println!(
+        "snapshot: {} on {} sessions, global lock held {:.1} ms",
+        m.consistency.method, m.consistency.sessions, m.consistency.global_lock_ms
+    );
+    match (&m.binlog.file, m.binlog.position) {
+        (Some(f), Some(p)) => println!(
+            "binlog: {f}:{p} gtid {}",
+            m.binlog.gtid.as_deref().unwrap_or("(none)")
+        ),
+        _ => println!(
+            "binlog: none. {}",
+            m.point_in_time.reason.as_deref().unwrap_or("")
+        ),
+    }
+    if !m.consistency.nontransactional_consistent {
+        println!(
+            "warning: non-transactional tables were read without a lock and may be inconsistent: {}",
+            m.consistency.nontransactional_tables.join(", ")
+        );
+    }
+    for note in &m.consistency.notes {
+        println!("note: {note}");
+    }
+    Ok(())
+}

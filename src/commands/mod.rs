@@ -1,0 +1,40 @@
+//! One module per subcommand: turn parsed flags into library options, call the engine,
+//! print the outcome.
+
+pub mod dump;
+pub mod restore;
+pub mod show;
+
+use anyhow::Result;
+use mysnap::connect::{ConnectFlags, ConnectOptions, Connector};
+
+use crate::cli::ConnectionArgs;
+
+/// Marks `-p` given without a value.
+pub const PROMPT: &str = "\u{0}prompt";
+
+/// Builds a connector from flags, option file and environment; prompts for `-p`.
+pub fn connector(args: &ConnectionArgs) -> Result<Connector> {
+    let password = match args.password.as_deref() {
+        Some(PROMPT) => Some(rpassword::prompt_password("Enter password: ")?),
+        other => other.map(str::to_owned),
+    };
+    let flags = ConnectFlags {
+        host: args.host.clone(),
+        port: args.port,
+        user: args.user.clone(),
+        password,
+        socket: args.socket.clone(),
+        defaults_file: args.defaults_file.clone(),
+        ssl_mode: args.ssl_mode.clone(),
+        ssl_ca: args.ssl_ca.clone(),
+        connect_timeout: args.connect_timeout,
+    };
+    let options = ConnectOptions::resolve(flags, &|k| std::env::var(k).ok())?;
+    Ok(Connector::new(options))
+}
+
+/// Bytes as MiB with one decimal.
+pub fn mib(bytes: u64) -> String {
+    format!("{:.1} MiB", bytes as f64 / 1048576.0)
+}

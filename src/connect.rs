@@ -1,0 +1,596 @@
+//! Connection options as the mysql client takes them (flags, environment, option file,
+//! TLS), opening sessions, and what kind of server is on the other end.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use mysql_async::prelude::Queryable;
+use mysql_async::{Conn, OptsBuilder, SslOpts};
+
+use crate::error::{Error, Result, SqlContext};
+
+/// How TLS is used, with the mysql client's names and meanings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum SslMode {
+    /// Never TLS.
+    Disabled,
+    /// TLS over TCP when the server offers it, without checking the certificate.
+    #[default]
+    Preferred,
+    /// TLS always, certificate not checked (checked against `--ssl-ca` when given).
+    Required,
+    /// TLS with the certificate checked against `--ssl-ca`.
+    VerifyCa,
+    /// As `VerifyCa`, and the host name must match the certificate.
+    VerifyIdentity,
+}
+
+impl std::str::FromStr for SslMode {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self> {
+        match s.to_ascii_uppercase().as_str() {
+            "DISABLED" => Ok(SslMode::Disabled),
+            "PREFERRED" => Ok(SslMode::Preferred),
+            "REQUIRED" => Ok(SslMode::Required),
+            "VERIFY_CA" => Ok(SslMode::VerifyCa),
+            "VERIFY_IDENTITY" => Ok(SslMode::VerifyIdentity),
+            _ => Err(Error::Invalid(format!(
+                "unknown --ssl-mode '{s}': use DISABLED, PREFERRED, REQUIRED, VERIFY_CA or VERIFY_IDENTITY"
+            ))),
+        }
+    }
+}
+
+/// Where and as whom to connect. Build it from flags with [`ConnectOptions::resolve`].
+#[derive(Clone, Default)]
+pub struct ConnectOptions {
+    /// Host name or address; `localhost` without a port means the unix socket, as in the mysql client.
+    pub host: Option<String>,
+    /// TCP port (3306 when unset).
+    pub port: Option<u16>,
+    /// Login user (the OS user when unset, as in the mysql client).
+    pub user: Option<String>,
+    /// Password; never printed, logged or written to a manifest.
+    pub password: Option<String>,
+    /// Unix socket path.
+    pub socket: Option<PathBuf>,
+    /// TLS mode.
+    pub ssl_mode: SslMode,
+    /// CA certificate for `VERIFY_CA`/`VERIFY_IDENTITY`.
+    pub ssl_ca: Option<PathBuf>,
+    /// How long to wait for a connection before giving up.
+    pub connect_timeout: Duration,
+}
+
+impl std::fmt::Debug for ConnectOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ConnectOptions")
+            .field("target", &self.describe())
+            .field("password", &self.password.as_ref().map(|_| "***"))
+            .field("ssl_mode", &self.ssl_mode)
+            .finish()
+    }
+}
+
+/// The `[client]` (and `[mysql]`, `[mysqldump]`, `[mysnap]`) settings of a my.cnf option file.
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct OptionFile {
+    /// Settings by name, with `_` spelled `-`.
+    pub values: HashMap<String, String>,
+}
+
+impl OptionFile {
+    /// Reads the groups mysnap honours from an option file.
+    pub fn read(path: &Path) -> Result<Self> {
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            Error::Invalid(format!(
+                "cannot read --defaults-file {}: {e}",
+                path.display()
+            ))
+        })?;
+        Ok(Self::parse(&text))
+    }
+
+    /// Parses option-file text, keeping the `[client]`, `[mysql]`, `[mysqldump]` and `[mysnap]` groups.
+    pub fn parse(text: &str) -> Self {
+        let mut values = HashMap::new();
+        let mut in_group = false;
+        for line in text.lines() {
+            let line = line.trim();
+            if line.is_empty() || line.starts_with('#') || line.starts_with(';') {
+                continue;
+            }
+            if let Some(group) = line.strip_prefix('[').and_then(|l| l.strip_suffix(']')) {
+                in_group = matches!(
+                    group.trim().to_ascii_lowercase().as_str(),
+                    "client" | "mysql" | "mysqldump" | "mysnap" | "client-mariadb"
+                );
+                continue;
+            }
+            if !in_group {
+                continue;
+            }
+            let (key, value) = match line.split_once('=') {
+                Some((k, v)) => (k.trim(), unquote(v.trim())),
+                None => (line, String::new()),
+            };
+            values.insert(key.replace('_', "-").to_ascii_lowercase(), value);
+        }
+        OptionFile { values }
+    }
+
+    fn get(&self, key: &str) -> Option<String> {
+        self.values.get(key).cloned()
+    }
+}
+
+fn unquote(v: &str) -> String {
+    let bytes = v.as_bytes();
+    if bytes.len() >= 2
+        && (bytes[0] == b'"' || bytes[0] == b'\'')
+        && bytes[bytes.len() - 1] == bytes[0]
+    {
+        v[1..v.len() - 1].to_string()
+    } else {
+        v.to_string()
+    }
+}
+
+/// Connection flags as given on the command line, before the option file and environment fill gaps.
+#[derive(Debug, Clone, Default)]
+pub struct ConnectFlags {
+    /// `-h/--host`.
+    pub host: Option<String>,
+    /// `-P/--port`.
+    pub port: Option<u16>,
+    /// `-u/--user`.
+    pub user: Option<String>,
+    /// The password from `-pSECRET`/`--password=SECRET` or the prompt.
+    pub password: Option<String>,
+    /// `-S/--socket`.
+    pub socket: Option<PathBuf>,
+    /// `--defaults-file`.
+    pub defaults_file: Option<PathBuf>,
+    /// `--ssl-mode`.
+    pub ssl_mode: Option<String>,
+    /// `--ssl-ca`.
+    pub ssl_ca: Option<PathBuf>,
+    /// `--connect-timeout` in seconds.
+    pub connect_timeout: Option<u64>,
+}
+
+impl ConnectOptions {
+    /// Merges flags over the option file over the environment (`MYSQL_PWD`, `MYSQL_HOST`,
+    /// `MYSQL_TCP_PORT`, `MYSQL_UNIX_PORT`), in the mysql client's order of precedence.
+    pub fn resolve(flags: ConnectFlags, env: &dyn Fn(&str) -> Option<String>) -> Result<Self> {
+        let file = match &flags.defaults_file {
+            Some(p) => OptionFile::read(p)?,
+            None => OptionFile::default(),
+        };
+        let port = match flags.port {
+            Some(p) => Some(p),
+            None => match file.get("port").or_else(|| env("MYSQL_TCP_PORT")) {
+                Some(p) => Some(p.parse::<u16>().map_err(|_| {
+                    Error::Invalid(format!(
+                        "invalid port '{p}' in option file or MYSQL_TCP_PORT"
+                    ))
+                })?),
+                None => None,
+            },
+        };
+        let ssl_mode = match flags.ssl_mode.or_else(|| file.get("ssl-mode")) {
+            Some(m) => m.parse()?,
+            None => SslMode::default(),
+        };
+        let ssl_ca = flags
+            .ssl_ca
+            .or_else(|| file.get("ssl-ca").map(PathBuf::from));
+        if let Some(ca) = &ssl_ca {
+            if !ca.is_file() {
+                return Err(Error::Invalid(format!(
+                    "--ssl-ca {}: no such file",
+                    ca.display()
+                )));
+            }
+        }
+        if matches!(ssl_mode, SslMode::VerifyCa | SslMode::VerifyIdentity) && ssl_ca.is_none() {
+            return Err(Error::Invalid(
+                "--ssl-mode VERIFY_CA and VERIFY_IDENTITY need --ssl-ca".into(),
+            ));
+        }
+        Ok(ConnectOptions {
+            host: flags
+                .host
+                .or_else(|| file.get("host"))
+                .or_else(|| env("MYSQL_HOST")),
+            port,
+            user: flags.user.or_else(|| file.get("user")),
+            password: flags
+                .password
+                .or_else(|| file.get("password"))
+                .or_else(|| env("MYSQL_PWD")),
+            socket: flags
+                .socket
+                .or_else(|| file.get("socket").map(PathBuf::from))
+                .or_else(|| env("MYSQL_UNIX_PORT").map(PathBuf::from)),
+            ssl_mode,
+            ssl_ca,
+            connect_timeout: Duration::from_secs(flags.connect_timeout.unwrap_or(10)),
+        })
+    }
+
+    /// Whether the connection goes over a unix socket: the host is `localhost` (or unset) and
+    /// a socket was named, or no port was named and the usual socket exists (a port alone
+    /// means TCP, as in the MariaDB client).
+    pub fn uses_socket(&self) -> bool {
+        let local = matches!(self.host.as_deref(), None | Some("localhost"));
+        local && (self.socket.is_some() || (self.port.is_none() && default_socket().is_some()))
+    }
+
+    /// `user@host:port` or `user@socket`, for messages; never the password.
+    pub fn describe(&self) -> String {
+        let user = self.effective_user();
+        if self.uses_socket() {
+            let sock = self
+                .socket
+                .clone()
+                .or_else(default_socket)
+                .unwrap_or_default();
+            format!("{user}@{}", sock.display())
+        } else {
+            format!(
+                "{user}@{}:{}",
+                self.host.as_deref().unwrap_or("127.0.0.1"),
+                self.port.unwrap_or(3306)
+            )
+        }
+    }
+
+    fn effective_user(&self) -> String {
+        self.user
+            .clone()
+            .or_else(|| std::env::var("USER").ok())
+            .unwrap_or_else(|| "root".into())
+    }
+
+    fn builder(&self, tls: bool, init: &[String]) -> OptsBuilder {
+        let mut b = OptsBuilder::default()
+            .user(Some(self.effective_user()))
+            .pass(self.password.clone())
+            .prefer_socket(false)
+            .tcp_nodelay(true)
+            .tcp_keepalive(Some(Duration::from_secs(60)))
+            .stmt_cache_size(0)
+            .init(init.to_vec())
+            .connect_attributes(HashMap::from([("program_name".into(), "mysnap".into())]));
+        if self.uses_socket() {
+            let sock = self
+                .socket
+                .clone()
+                .or_else(default_socket)
+                .unwrap_or_default();
+            b = b.socket(Some(sock.to_string_lossy().into_owned()));
+        } else {
+            b = b
+                .ip_or_hostname(self.host.clone().unwrap_or_else(|| "127.0.0.1".into()))
+                .tcp_port(self.port.unwrap_or(3306));
+        }
+        if tls {
+            b = b.ssl_opts(Some(self.ssl_opts()));
+        }
+        b
+    }
+
+    fn ssl_opts(&self) -> SslOpts {
+        let mut ssl = SslOpts::default();
+        if let Some(ca) = &self.ssl_ca {
+            ssl = ssl.with_root_certs(vec![ca.clone().into()]);
+        }
+        match self.ssl_mode {
+            SslMode::VerifyIdentity => ssl,
+            SslMode::VerifyCa => ssl.with_danger_skip_domain_validation(true),
+            SslMode::Required if self.ssl_ca.is_some() => {
+                ssl.with_danger_skip_domain_validation(true)
+            }
+            _ => ssl
+                .with_danger_accept_invalid_certs(true)
+                .with_danger_skip_domain_validation(true),
+        }
+    }
+}
+
+/// The usual socket paths, for `-h localhost` without `-S`.
+fn default_socket() -> Option<PathBuf> {
+    [
+        "/run/mysqld/mysqld.sock",
+        "/var/run/mysqld/mysqld.sock",
+        "/tmp/mysql.sock",
+    ]
+    .iter()
+    .map(PathBuf::from)
+    .find(|p| p.exists())
+}
+
+const TLS_UNKNOWN: u8 = 0;
+const TLS_ON: u8 = 1;
+const TLS_OFF: u8 = 2;
+
+/// Opens sessions to one server with one set of options; remembers whether TLS was
+/// negotiated so that `PREFERRED` costs one probe, not one per session.
+#[derive(Clone)]
+pub struct Connector {
+    options: Arc<ConnectOptions>,
+    tls: Arc<AtomicU8>,
+}
+
+impl Connector {
+    /// A connector for these options.
+    pub fn new(options: ConnectOptions) -> Self {
+        let tls = match (options.ssl_mode, options.uses_socket()) {
+            (SslMode::Disabled, _) | (SslMode::Preferred, true) => TLS_OFF,
+            (SslMode::Preferred, false) => TLS_UNKNOWN,
+            _ => TLS_ON,
+        };
+        Connector {
+            options: Arc::new(options),
+            tls: Arc::new(AtomicU8::new(tls)),
+        }
+    }
+
+    /// The options this connector uses.
+    pub fn options(&self) -> &ConnectOptions {
+        &self.options
+    }
+
+    /// Opens a session and runs `init` statements on it.
+    pub async fn connect(&self, init: &[String]) -> Result<Conn> {
+        let state = self.tls.load(Ordering::Relaxed);
+        let first_try = self.try_connect(state != TLS_OFF, init).await;
+        match first_try {
+            Err(Error::Connect {
+                cause:
+                    mysql_async::Error::Driver(mysql_async::DriverError::NoClientSslFlagFromServer),
+                ..
+            }) if state == TLS_UNKNOWN => {
+                self.tls.store(TLS_OFF, Ordering::Relaxed);
+                self.try_connect(false, init).await
+            }
+            Ok(conn) => {
+                if state == TLS_UNKNOWN {
+                    self.tls.store(TLS_ON, Ordering::Relaxed);
+                }
+                Ok(conn)
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    async fn try_connect(&self, tls: bool, init: &[String]) -> Result<Conn> {
+        let opts = self.options.builder(tls, init);
+        let target = self.options.describe();
+        match tokio::time::timeout(self.options.connect_timeout, Conn::new(opts)).await {
+            Ok(Ok(conn)) => Ok(conn),
+            Ok(Err(cause)) => Err(Error::Connect { target, cause }),
+            Err(_) => Err(Error::Connect {
+                target,
+                cause: mysql_async::Error::Io(mysql_async::IoError::Io(std::io::Error::new(
+                    std::io::ErrorKind::TimedOut,
+                    format!(
+                        "no answer within {} s",
+                        self.options.connect_timeout.as_secs()
+                    ),
+                ))),
+            }),
+        }
+    }
+}
+
+/// Which server family: their statements and features differ.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Flavor {
+    /// MariaDB (any version).
+    Mariadb,
+    /// Oracle MySQL or a compatible build (Percona Server).
+    Mysql,
+}
+
+/// What mysnap knows of the server it talks to.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct ServerInfo {
+    /// MariaDB or MySQL.
+    pub flavor: Flavor,
+    /// `SELECT VERSION()` as the server says it.
+    pub version: String,
+    /// Major, minor, patch.
+    pub version_number: (u32, u32, u32),
+    /// `@@hostname`.
+    pub hostname: String,
+    /// `@@port`.
+    pub port: u32,
+    /// `@@server_id`.
+    pub server_id: u64,
+    /// `@@server_uuid` (MySQL only).
+    pub server_uuid: Option<String>,
+    /// Whether the binary log is on (`@@log_bin`).
+    pub log_bin: bool,
+}
+
+impl ServerInfo {
+    /// Reads the server's identity over an open session.
+    pub async fn detect(conn: &mut Conn) -> Result<Self> {
+        let row: Option<(String, String, String, u32, u64, u32)> = conn
+            .query_first(
+                "SELECT VERSION(), @@version_comment, @@hostname, @@port, @@server_id, @@log_bin",
+            )
+            .await
+            .ctx(|| "reading the server version".into())?;
+        let (version, comment, hostname, port, server_id, log_bin) =
+            row.ok_or_else(|| Error::Server("the server returned no version".into()))?;
+        let flavor = Self::flavor_of(&version, &comment);
+        let server_uuid = if flavor == Flavor::Mysql {
+            conn.query_first::<String, _>("SELECT @@server_uuid")
+                .await
+                .ctx(|| "reading @@server_uuid".into())?
+        } else {
+            None
+        };
+        Ok(ServerInfo {
+            flavor,
+            version_number: parse_version(&version),
+            version,
+            hostname,
+            port,
+            server_id,
+            server_uuid,
+            log_bin: log_bin != 0,
+        })
+    }
+
+    /// MariaDB says so in its version string (or comment, behind some proxies).
+    pub fn flavor_of(version: &str, comment: &str) -> Flavor {
+        if version.to_ascii_lowercase().contains("mariadb")
+            || comment.to_ascii_lowercase().contains("mariadb")
+        {
+            Flavor::Mariadb
+        } else {
+            Flavor::Mysql
+        }
+    }
+
+    /// Whether the server is at least this version.
+    pub fn at_least(&self, major: u32, minor: u32, patch: u32) -> bool {
+        self.version_number >= (major, minor, patch)
+    }
+}
+
+/// `8.4.3-log` → (8, 4, 3); `5.5.5-10.11.6-MariaDB` → (10, 11, 6) (the 5.5.5 prefix is a
+/// replication-compatibility artefact).
+pub fn parse_version(version: &str) -> (u32, u32, u32) {
+    let v = version.strip_prefix("5.5.5-").unwrap_or(version);
+    let mut parts = v
+        .split(|c: char| !c.is_ascii_digit())
+        .filter(|p| !p.is_empty())
+        .map(|p| p.parse::<u32>().unwrap_or(0));
+    (
+        parts.next().unwrap_or(0),
+        parts.next().unwrap_or(0),
+        parts.next().unwrap_or(0),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn no_env(_: &str) -> Option<String> {
+        None
+    }
+
+    #[test]
+    fn option_file_client_group_is_read_and_others_ignored() {
+        let f = OptionFile::parse(
+            "[mysqld]\nport=1\n[client]\nuser = backup\npassword=\"s3 cr#t\"\nssl_mode=REQUIRED\n# c\n[other]\nhost=x\n",
+        );
+        assert_eq!(f.get("user").as_deref(), Some("backup"));
+        assert_eq!(f.get("password").as_deref(), Some("s3 cr#t"));
+        assert_eq!(f.get("ssl-mode").as_deref(), Some("REQUIRED"));
+        assert_eq!(f.get("port"), None);
+        assert_eq!(f.get("host"), None);
+    }
+
+    #[test]
+    fn flags_win_over_file_and_file_over_environment() {
+        let dir = tempfile::tempdir().unwrap();
+        let cnf = dir.path().join("my.cnf");
+        std::fs::write(
+            &cnf,
+            "[client]\npassword=fromfile\nport=3307\nhost=filehost\n",
+        )
+        .unwrap();
+        let env = |k: &str| match k {
+            "MYSQL_PWD" => Some("fromenv".to_string()),
+            "MYSQL_HOST" => Some("envhost".to_string()),
+            _ => None,
+        };
+        let o = ConnectOptions::resolve(
+            ConnectFlags {
+                host: Some("flaghost".into()),
+                defaults_file: Some(cnf.clone()),
+                ..Default::default()
+            },
+            &env,
+        )
+        .unwrap();
+        assert_eq!(o.host.as_deref(), Some("flaghost"));
+        assert_eq!(o.password.as_deref(), Some("fromfile"));
+        assert_eq!(o.port, Some(3307));
+        let o = ConnectOptions::resolve(ConnectFlags::default(), &env).unwrap();
+        assert_eq!(o.password.as_deref(), Some("fromenv"));
+        assert_eq!(o.host.as_deref(), Some("envhost"));
+    }
+
+    #[test]
+    fn verify_modes_need_a_ca_and_unknown_modes_are_refused() {
+        let e = ConnectOptions::resolve(
+            ConnectFlags {
+                ssl_mode: Some("verify_ca".into()),
+                ..Default::default()
+            },
+            &no_env,
+        )
+        .unwrap_err();
+        assert!(e.to_string().contains("--ssl-ca"), "{e}");
+        let e = ConnectOptions::resolve(
+            ConnectFlags {
+                ssl_mode: Some("sometimes".into()),
+                ..Default::default()
+            },
+            &no_env,
+        )
+        .unwrap_err();
+        assert!(
+            e.to_string().contains("unknown --ssl-mode 'sometimes'"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn debug_output_never_shows_the_password() {
+        let o = ConnectOptions {
+            password: Some("hunter2".into()),
+            ..Default::default()
+        };
+        assert!(!format!("{o:?}").contains("hunter2"));
+        assert!(!o.describe().contains("hunter2"));
+    }
+
+    #[test]
+    fn versions_and_flavors_from_recorded_server_answers() {
+        assert_eq!(parse_version("8.4.3"), (8, 4, 3));
+        assert_eq!(parse_version("8.0.36-28"), (8, 0, 36));
+        assert_eq!(
+            parse_version("5.5.5-10.11.6-MariaDB-0+deb12u1"),
+            (10, 11, 6)
+        );
+        assert_eq!(
+            parse_version("10.11.19-MariaDB-0+deb12u1-log"),
+            (10, 11, 19)
+        );
+        assert_eq!(
+            ServerInfo::flavor_of("10.11.19-MariaDB-0+deb12u1", "Debian 12"),
+            Flavor::Mariadb
+        );
+        assert_eq!(
+            ServerInfo::flavor_of("8.4.3", "MySQL Community Server - GPL"),
+            Flavor::Mysql
+        );
+        assert_eq!(
+            ServerInfo::flavor_of("8.0.36-28", "Percona Server (GPL), Release 28"),
+            Flavor::Mysql
+        );
+    }
+}

@@ -1,0 +1,456 @@
+//! The dump pipeline: snapshot → plan → workers → manifest.
+
+pub mod worker;
+
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::{Instant, SystemTime};
+
+use mysql_async::prelude::Queryable;
+use mysql_async::Conn;
+use tokio::task::JoinSet;
+
+use crate::catalog::{self, TableInfo};
+use crate::connect::{Connector, Flavor, ServerInfo};
+use crate::error::{Error, IoContext, Result, SqlContext};
+use crate::format::layout::DATA_DIR;
+use crate::format::manifest::{
+    Consistency, DataFile, Database, DumpOptionsRecord, Manifest, ObjectName, PointInTime,
+    SessionSettings, Table, Tool, Totals, FORMAT_NAME, FORMAT_VERSION,
+};
+use crate::format::Codec;
+use crate::plan;
+use crate::progress::Progress;
+use crate::snapshot::{Snapshot, SnapshotRequest};
+use crate::sql::qualified;
+use worker::{dump_job, Job, RateLimit, WorkerContext};
+
+/// What to dump and how.
+#[derive(Debug, Clone)]
+pub struct DumpOptions {
+    /// Databases to dump.
+    pub databases: Vec<String>,
+    /// A new (or empty) directory to write into.
+    pub output: PathBuf,
+    /// Sessions reading in parallel.
+    pub threads: usize,
+    /// Compression codec.
+    pub codec: Codec,
+    /// Compression level.
+    pub level: i32,
+    /// Target raw bytes per data file; tables larger than this are split by key.
+    pub chunk_bytes: u64,
+    /// Read non-transactional tables under a lock, so that they are consistent too.
+    pub lock_nontransactional: bool,
+    /// Cap on raw bytes per second.
+    pub max_rate: Option<u64>,
+}
+
+impl DumpOptions {
+    /// Checks the options before any connection is opened.
+    pub fn validate(&self) -> Result<()> {
+        if self.databases.is_empty() {
+            return Err(Error::Invalid("name at least one --database".into()));
+        }
+        if self.threads == 0 {
+            return Err(Error::Invalid("--threads must be at least 1".into()));
+        }
+        self.codec.check_level(self.level)?;
+        if self.chunk_bytes < 4096 {
+            return Err(Error::Invalid("--chunk-size must be at least 4 KiB".into()));
+        }
+        check_output_dir(&self.output)
+    }
+}
+
+/// The output must not exist, or be an empty directory: a dump never mixes with other files.
+fn check_output_dir(dir: &Path) -> Result<()> {
+    match std::fs::read_dir(dir) {
+        Ok(mut entries) => {
+            if entries.next().is_some() {
+                return Err(Error::Invalid(format!(
+                    "output directory {} exists and is not empty; choose a new directory",
+                    dir.display()
+                )));
+            }
+            Ok(())
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotADirectory => Err(Error::Invalid(format!(
+            "output {} exists and is not a directory",
+            dir.display()
+        ))),
+        Err(e) => Err(Error::io(dir, e)),
+    }
+}
+
+fn create_output_dir(dir: &Path) -> Result<()> {
+    std::fs::create_dir_all(dir.join(DATA_DIR)).map_err(|e| {
+        Error::Invalid(format!(
+            "cannot create output directory {}: {e}",
+            dir.display()
+        ))
+    })?;
+    // Creating a directory can succeed where writing a file cannot (read-only mounts).
+    let probe = dir.join(".mysnap-write-test");
+    std::fs::write(&probe, b"").map_err(|e| {
+        Error::Invalid(format!(
+            "cannot write to output directory {}: {e}",
+            dir.display()
+        ))
+    })?;
+    std::fs::remove_file(&probe).at(&probe)
+}
+
+/// Statements every dump session runs first: UTC, no character set conversion of
+/// results, no statement time limit, and timeouts long enough for a slow writer.
+pub fn session_init(flavor: Flavor) -> Vec<String> {
+    let mut init = vec![
+        "SET SESSION time_zone = '+00:00'".to_string(),
+        "SET NAMES utf8mb4".to_string(),
+        "SET SESSION character_set_results = binary".to_string(),
+        "SET SESSION sql_mode = ''".to_string(),
+        "SET SESSION net_write_timeout = 3600, net_read_timeout = 3600, wait_timeout = 86400"
+            .to_string(),
+        "SET SESSION TRANSACTION ISOLATION LEVEL REPEATABLE READ".to_string(),
+    ];
+    init.push(match flavor {
+        Flavor::Mariadb => "SET SESSION max_statement_time = 0".to_string(),
+        Flavor::Mysql => "SET SESSION max_execution_time = 0".to_string(),
+    });
+    init
+}
+
+/// Takes a consistent dump and writes its manifest last. Returns the manifest.
+pub async fn run(
+    connector: &Connector,
+    options: &DumpOptions,
+    progress: Arc<dyn Progress>,
+) -> Result<Manifest> {
+    options.validate()?;
+    let started = Instant::now();
+    let mut meta = connector.connect(&[]).await?;
+    let server = ServerInfo::detect(&mut meta).await?;
+    let init = session_init(server.flavor);
+    for stmt in &init {
+        meta.query_drop(stmt.as_str()).await.ctx(|| stmt.clone())?;
+    }
+    let missing = catalog::missing_databases(&mut meta, &options.databases).await?;
+    if let Some(db) = missing.first() {
+        return Err(Error::Invalid(format!(
+            "unknown database '{db}' on {}",
+            connector.options().describe()
+        )));
+    }
+    let mut tables: Vec<TableInfo> = Vec::new();
+    for db in &options.databases {
+        tables.extend(catalog::list_tables(&mut meta, db).await?);
+    }
+    let _ = meta.disconnect().await;
+    create_output_dir(&options.output)?;
+
+    let nontransactional: Vec<String> = tables
+        .iter()
+        .filter(|t| !t.transactional)
+        .map(TableInfo::display_name)
+        .collect();
+    let lock_needed = options.lock_nontransactional && !nontransactional.is_empty();
+    let snapshot_time = SystemTime::now();
+    let mut snapshot = Snapshot::open(
+        connector,
+        &server,
+        &SnapshotRequest {
+            sessions: options.threads,
+            lock_needed,
+            lock_free_attempts: 20,
+            session_init: init.clone(),
+        },
+    )
+    .await?;
+    let mut sessions = std::mem::take(&mut snapshot.sessions);
+
+    let ctx = Arc::new(WorkerContext {
+        dir: options.output.clone(),
+        codec: options.codec,
+        level: options.level,
+        chunk_bytes: options.chunk_bytes,
+        progress: progress.clone(),
+        rate: options.max_rate.map(RateLimit::new),
+    });
+    let flavor = server.flavor;
+    let job_for = |table_no: usize, t: &TableInfo, range: plan::Range, estimated_bytes| Job {
+        table_no,
+        database: t.database.clone(),
+        table: t.name.clone(),
+        columns: t.data_columns(flavor),
+        history: t.system_versioned,
+        range,
+        estimated_bytes,
+    };
+    let total_estimate: u64 = tables.iter().map(|t| t.estimated_bytes).sum();
+    progress.begin("dump", total_estimate, tables.len() as u64);
+
+    // Non-transactional tables first, while the lock (if any) still holds writes.
+    let mut results: BTreeMap<(usize, usize), Vec<DataFile>> = BTreeMap::new();
+    let nontrans_jobs: Vec<Job> = tables
+        .iter()
+        .enumerate()
+        .filter(|(_, t)| !t.transactional)
+        .map(|(no, t)| {
+            job_for(
+                no,
+                t,
+                plan::Range {
+                    predicate: None,
+                    index: 0,
+                },
+                t.estimated_bytes,
+            )
+        })
+        .collect();
+    if snapshot.holds_lock() || !nontrans_jobs.is_empty() {
+        let (back, files) = run_jobs(sessions, nontrans_jobs, ctx.clone()).await?;
+        sessions = back;
+        results.extend(files);
+    }
+    snapshot.release_lock().await?;
+
+    // Inside the snapshot: hold metadata locks on every table so DDL waits for the dump,
+    // then read definitions, then plan.
+    let coordinator = &mut sessions[0];
+    for t in tables.iter().filter(|t| t.transactional) {
+        let q = qualified(&t.database, &t.name);
+        coordinator
+            .query_drop(format!("SELECT /* mysnap lock */ 1 FROM {q} LIMIT 0"))
+            .await
+            .ctx(|| format!("opening {q} in the snapshot"))?;
+    }
+    let mut databases = read_definitions(coordinator, &options.databases, &tables, flavor).await?;
+    let mut jobs = Vec::new();
+    for (no, t) in tables.iter().enumerate().filter(|(_, t)| t.transactional) {
+        let ranges = plan::plan_table(coordinator, t, options.chunk_bytes).await?;
+        let per_range = t.estimated_bytes / ranges.len().max(1) as u64;
+        jobs.extend(ranges.into_iter().map(|r| job_for(no, t, r, per_range)));
+    }
+    jobs.sort_by_key(|j| std::cmp::Reverse(j.estimated_bytes));
+    let (sessions, files) = run_jobs(sessions, jobs, ctx.clone()).await?;
+    results.extend(files);
+    for mut s in sessions {
+        let _ = s.query_drop("ROLLBACK").await;
+        let _ = s.disconnect().await;
+    }
+    progress.end();
+
+    let view_order = attach_files(&mut databases, &tables, results);
+    let consistency = Consistency {
+        method: snapshot.method.name().into(),
+        global_lock_ms: snapshot.global_lock_ms(),
+        backup_lock: snapshot.backup_lock,
+        attempts: snapshot.attempts,
+        sessions: options.threads as u32,
+        nontransactional_consistent: nontransactional.is_empty() || lock_needed,
+        nontransactional_tables: nontransactional,
+        notes: snapshot.notes.clone(),
+    };
+    let binlog = snapshot.coordinates.clone();
+    snapshot.close().await?;
+    let manifest = build_manifest(
+        connector,
+        options,
+        server,
+        consistency,
+        binlog,
+        databases,
+        view_order,
+        snapshot_time,
+        started,
+    );
+    manifest.write_atomic(&options.output)?;
+    Ok(manifest)
+}
+
+/// Runs jobs on the sessions, each session pulling the next largest job; returns the
+/// sessions for reuse and each job's files keyed by (table number, range).
+async fn run_jobs(
+    sessions: Vec<Conn>,
+    jobs: Vec<Job>,
+    ctx: Arc<WorkerContext>,
+) -> Result<(Vec<Conn>, BTreeMap<(usize, usize), Vec<DataFile>>)> {
+    let mut ranges_left: HashMap<usize, usize> = HashMap::new();
+    for j in &jobs {
+        *ranges_left.entry(j.table_no).or_default() += 1;
+    }
+    let ranges_left = Arc::new(Mutex::new(ranges_left));
+    let queue = Arc::new(Mutex::new(VecDeque::from(jobs)));
+    let mut set = JoinSet::new();
+    for mut conn in sessions {
+        let (queue, ctx, ranges_left) = (queue.clone(), ctx.clone(), ranges_left.clone());
+        set.spawn(async move {
+            let mut done = Vec::new();
+            loop {
+                let next = queue.lock().expect("job queue").pop_front();
+                let Some(job) = next else { break };
+                let files = dump_job(&mut conn, &job, &ctx).await?;
+                let mut left = ranges_left.lock().expect("ranges left");
+                let n = left.get_mut(&job.table_no).expect("table of a job");
+                *n -= 1;
+                if *n == 0 {
+                    ctx.progress.table_done();
+                }
+                drop(left);
+                done.push(((job.table_no, job.range.index), files));
+            }
+            Ok::<_, Error>((conn, done))
+        });
+    }
+    let mut sessions = Vec::new();
+    let mut results = BTreeMap::new();
+    while let Some(joined) = set.join_next().await {
+        // The first failure stops every worker; dropping their sessions ends their reads.
+        let (conn, done) = joined.map_err(|e| Error::Dump(format!("worker failed: {e}")))??;
+        sessions.push(conn);
+        results.extend(done);
+    }
+    Ok((sessions, results))
+}
+
+async fn read_definitions(
+    conn: &mut Conn,
+    names: &[String],
+    tables: &[TableInfo],
+    flavor: Flavor,
+) -> Result<Vec<Database>> {
+    let mut out = Vec::new();
+    for db in names {
+        let (charset, collation, create_sql) = catalog::database_definition(conn, db).await?;
+        let mut db_tables = Vec::new();
+        for t in tables.iter().filter(|t| &t.database == db) {
+            db_tables.push(Table {
+                name: t.name.clone(),
+                engine: t.engine.clone(),
+                transactional: t.transactional,
+                create_sql: catalog::table_definition(conn, db, &t.name).await?,
+                columns: t.data_columns(flavor),
+                history: t.system_versioned,
+                rows: 0,
+                raw_bytes: 0,
+                chunk_key: plan::chunk_key(t)
+                    .map(|(k, _)| k.columns.clone())
+                    .unwrap_or_default(),
+                files: Vec::new(),
+            });
+        }
+        out.push(Database {
+            name: db.clone(),
+            charset,
+            collation,
+            create_sql,
+            tables: db_tables,
+            sequences: if flavor == Flavor::Mariadb {
+                catalog::sequences(conn, db).await?
+            } else {
+                Vec::new()
+            },
+            views: catalog::views(conn, db).await?,
+            routines: catalog::routines(conn, db).await?,
+            triggers: catalog::triggers(conn, db).await?,
+            events: catalog::events(conn, db).await?,
+        });
+    }
+    Ok(out)
+}
+
+/// Puts each table's files (in key order) into the manifest's tables and orders views.
+fn attach_files(
+    databases: &mut [Database],
+    tables: &[TableInfo],
+    results: BTreeMap<(usize, usize), Vec<DataFile>>,
+) -> Vec<ObjectName> {
+    for ((table_no, _), files) in results {
+        let info = &tables[table_no];
+        let table = databases
+            .iter_mut()
+            .find(|d| d.name == info.database)
+            .and_then(|d| d.tables.iter_mut().find(|t| t.name == info.name))
+            .expect("every job's table is in the manifest");
+        table.rows += files.iter().map(|f| f.rows).sum::<u64>();
+        table.raw_bytes += files.iter().map(|f| f.raw_bytes).sum::<u64>();
+        table.files.extend(files);
+    }
+    let views: Vec<(String, String, String)> = databases
+        .iter()
+        .flat_map(|d| {
+            d.views
+                .iter()
+                .map(move |v| (d.name.clone(), v.name.clone(), v.create_sql.clone()))
+        })
+        .collect();
+    catalog::order_views(&views)
+        .into_iter()
+        .map(|(database, name)| ObjectName { database, name })
+        .collect()
+}
+
+#[allow(clippy::too_many_arguments)]
+fn build_manifest(
+    connector: &Connector,
+    options: &DumpOptions,
+    server: ServerInfo,
+    consistency: Consistency,
+    binlog: crate::format::manifest::BinlogCoordinates,
+    databases: Vec<Database>,
+    view_order: Vec<ObjectName>,
+    snapshot_time: SystemTime,
+    started: Instant,
+) -> Manifest {
+    let mut totals = Totals::default();
+    for t in databases.iter().flat_map(|d| &d.tables) {
+        totals.tables += 1;
+        totals.rows += t.rows;
+        totals.raw_bytes += t.raw_bytes;
+        totals.files += t.files.len() as u64;
+        totals.stored_bytes += t.files.iter().map(|f| f.stored_bytes).sum::<u64>();
+    }
+    let point_in_time = if binlog.file.is_some() {
+        PointInTime {
+            possible: true,
+            reason: None,
+        }
+    } else {
+        PointInTime {
+            possible: false,
+            reason: Some("the source server has no binary log (log_bin is OFF): point-in-time restore from this dump is impossible".into()),
+        }
+    };
+    Manifest {
+        format: FORMAT_NAME.into(),
+        format_version: FORMAT_VERSION,
+        tool: Tool {
+            name: "mysnap".into(),
+            version: env!("CARGO_PKG_VERSION").into(),
+        },
+        snapshot_time: humantime::format_rfc3339_seconds(snapshot_time).to_string(),
+        finished_time: humantime::format_rfc3339_seconds(SystemTime::now()).to_string(),
+        duration_seconds: started.elapsed().as_secs_f64(),
+        server,
+        consistency,
+        binlog,
+        point_in_time,
+        options: DumpOptionsRecord {
+            source: connector.options().describe(),
+            databases: options.databases.clone(),
+            threads: options.threads,
+            compression: options.codec,
+            compression_level: options.level,
+            chunk_bytes: options.chunk_bytes,
+        },
+        session: SessionSettings {
+            time_zone: "+00:00".into(),
+            character_set: "binary".into(),
+        },
+        databases,
+        view_order,
+        totals,
+    }
+}

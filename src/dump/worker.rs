@@ -1,0 +1,237 @@
+//! A dump worker: one session reads one key range with one SELECT and streams the rows,
+//! as row text, to a writer thread that compresses, hashes and writes the files. Memory
+//! holds a few blocks per worker, whatever the table size.
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use mysql_async::prelude::Queryable;
+use mysql_async::{Conn, Value};
+use tokio::sync::mpsc;
+
+use crate::catalog::select_expr;
+use crate::error::{Error, Result, SqlContext};
+use crate::format::chunkfile::DataFileWriter;
+use crate::format::layout::data_file;
+use crate::format::manifest::{DataColumn, DataFile};
+use crate::format::rowtext::{push_field, FIELD_END, ROW_END};
+use crate::format::Codec;
+use crate::plan::Range;
+use crate::progress::Progress;
+use crate::sql::qualified;
+
+/// Row text is handed to the writer in blocks of about this size.
+const BLOCK_BYTES: usize = 1 << 20;
+/// Blocks in flight between a reader and its writer.
+const BLOCKS_IN_FLIGHT: usize = 4;
+
+/// One range of one table to dump.
+#[derive(Debug, Clone)]
+pub struct Job {
+    /// Position of the table in the dump (for file names and results).
+    pub table_no: usize,
+    /// Database.
+    pub database: String,
+    /// Table.
+    pub table: String,
+    /// Columns in file order.
+    pub columns: Vec<DataColumn>,
+    /// Read every version of a system-versioned table.
+    pub history: bool,
+    /// The range.
+    pub range: Range,
+    /// Estimated raw bytes, for scheduling largest first.
+    pub estimated_bytes: u64,
+}
+
+/// Settings shared by all workers.
+pub struct WorkerContext {
+    /// Dump directory.
+    pub dir: PathBuf,
+    /// Compression.
+    pub codec: Codec,
+    /// Compression level.
+    pub level: i32,
+    /// Raw bytes per data file.
+    pub chunk_bytes: u64,
+    /// Progress sink.
+    pub progress: Arc<dyn Progress>,
+    /// Optional cap on raw bytes per second over all workers.
+    pub rate: Option<RateLimit>,
+}
+
+/// A cap on bytes per second, shared by the workers.
+pub struct RateLimit {
+    bytes_per_sec: u64,
+    started: Instant,
+    sent: AtomicU64,
+}
+
+impl RateLimit {
+    /// A limit of `bytes_per_sec`.
+    pub fn new(bytes_per_sec: u64) -> Self {
+        RateLimit {
+            bytes_per_sec: bytes_per_sec.max(1),
+            started: Instant::now(),
+            sent: AtomicU64::new(0),
+        }
+    }
+
+    /// Waits until sending `n` more bytes keeps the average under the limit.
+    async fn take(&self, n: u64) {
+        let sent = self.sent.fetch_add(n, Ordering::Relaxed) + n;
+        let due = Duration::from_secs_f64(sent as f64 / self.bytes_per_sec as f64);
+        let elapsed = self.started.elapsed();
+        if due > elapsed {
+            tokio::time::sleep(due - elapsed).await;
+        }
+    }
+}
+
+enum Block {
+    Rows(Vec<u8>, u64),
+    NextFile,
+    Done,
+}
+
+/// The SELECT that reads a job's range.
+pub fn select_statement(job: &Job) -> String {
+    let cols: Vec<String> = job.columns.iter().map(select_expr).collect();
+    let history = if job.history {
+        " FOR SYSTEM_TIME ALL"
+    } else {
+        ""
+    };
+    let filter = job
+        .range
+        .predicate
+        .as_ref()
+        .map(|p| format!(" WHERE {p}"))
+        .unwrap_or_default();
+    format!(
+        "SELECT /* mysnap dump */ {} FROM {}{history}{filter}",
+        cols.join(", "),
+        qualified(&job.database, &job.table)
+    )
+}
+
+/// Dumps one job on `conn`; returns its files in order.
+pub async fn dump_job(conn: &mut Conn, job: &Job, ctx: &WorkerContext) -> Result<Vec<DataFile>> {
+    let (tx, rx) = mpsc::channel::<Block>(BLOCKS_IN_FLIGHT);
+    let writer = spawn_writer(job, ctx, rx);
+    let read = read_rows(conn, job, ctx, &tx).await;
+    match read {
+        Ok(()) => {
+            let _ = tx.send(Block::Done).await;
+            drop(tx);
+            writer
+                .await
+                .map_err(|e| Error::Dump(format!("writer thread failed: {e}")))?
+        }
+        Err(e) => {
+            drop(tx);
+            // A writer error (disk full) explains a closed channel better than the reader's.
+            match writer.await {
+                Ok(Err(writer_error)) => Err(writer_error),
+                _ => Err(e),
+            }
+        }
+    }
+}
+
+fn spawn_writer(
+    job: &Job,
+    ctx: &WorkerContext,
+    mut rx: mpsc::Receiver<Block>,
+) -> tokio::task::JoinHandle<Result<Vec<DataFile>>> {
+    let (db, table, table_no, range) = (
+        job.database.clone(),
+        job.table.clone(),
+        job.table_no,
+        job.range.index,
+    );
+    let ext = ctx.codec.extension().to_string();
+    let mut writer = DataFileWriter::new(
+        &ctx.dir,
+        ctx.codec,
+        ctx.level,
+        0,
+        Box::new(move |part| data_file(&db, &table, table_no, range, part, &ext)),
+    );
+    tokio::task::spawn_blocking(move || {
+        while let Some(block) = rx.blocking_recv() {
+            match block {
+                Block::Rows(text, rows) => writer.write_rows(&text, rows)?,
+                Block::NextFile => writer.finish_file()?,
+                Block::Done => return writer.finish(),
+            }
+        }
+        // The reader failed: leave the `.partial` file, never a complete-looking one.
+        Err(Error::Dump("dump of the range abandoned".into()))
+    })
+}
+
+async fn read_rows(
+    conn: &mut Conn,
+    job: &Job,
+    ctx: &WorkerContext,
+    tx: &mpsc::Sender<Block>,
+) -> Result<()> {
+    let sql = select_statement(job);
+    let what = || format!("reading {}", qualified(&job.database, &job.table));
+    let mut result = conn.query_iter(sql).await.ctx(what)?;
+    let mut buf: Vec<u8> = Vec::with_capacity(BLOCK_BYTES + 64 * 1024);
+    let mut rows_in_buf = 0u64;
+    let mut file_bytes = 0u64;
+    while let Some(row) = result.next().await.ctx(what)? {
+        for (i, value) in row.unwrap_raw().into_iter().enumerate() {
+            if i > 0 {
+                buf.push(FIELD_END);
+            }
+            match value {
+                None | Some(Value::NULL) => push_field(&mut buf, None),
+                Some(Value::Bytes(b)) => push_field(&mut buf, Some(&b)),
+                Some(other) => push_field(&mut buf, Some(other.as_sql(true).as_bytes())),
+            }
+        }
+        buf.push(ROW_END);
+        rows_in_buf += 1;
+        if buf.len() >= BLOCK_BYTES {
+            file_bytes += buf.len() as u64;
+            send_block(tx, ctx, &mut buf, &mut rows_in_buf).await?;
+            if file_bytes >= ctx.chunk_bytes {
+                file_bytes = 0;
+                send(tx, Block::NextFile).await?;
+            }
+        }
+    }
+    if !buf.is_empty() {
+        send_block(tx, ctx, &mut buf, &mut rows_in_buf).await?;
+    }
+    Ok(())
+}
+
+async fn send_block(
+    tx: &mpsc::Sender<Block>,
+    ctx: &WorkerContext,
+    buf: &mut Vec<u8>,
+    rows: &mut u64,
+) -> Result<()> {
+    let len = buf.len() as u64;
+    let text = std::mem::replace(buf, Vec::with_capacity(BLOCK_BYTES + 64 * 1024));
+    send(tx, Block::Rows(text, *rows)).await?;
+    ctx.progress.advance(len, *rows);
+    *rows = 0;
+    if let Some(rate) = &ctx.rate {
+        rate.take(len).await;
+    }
+    Ok(())
+}
+
+async fn send(tx: &mpsc::Sender<Block>, block: Block) -> Result<()> {
+    tx.send(block)
+        .await
+        .map_err(|_| Error::Dump("the file writer stopped".into()))
+}

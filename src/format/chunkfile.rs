@@ -1,0 +1,189 @@
+//! Writing data files: row text → compressor → sha256 → `<name>.partial`, renamed to its
+//! final name only once complete and synced.
+
+use std::fs::File;
+use std::io::{self, BufWriter, Write};
+use std::path::{Path, PathBuf};
+
+use sha2::{Digest, Sha256};
+
+use super::codec::{Codec, FinishWrite};
+use super::layout::PARTIAL_SUFFIX;
+use super::manifest::DataFile;
+use crate::error::{Error, IoContext, Result};
+
+/// Counts and hashes the bytes that reach the disk.
+struct HashingWriter {
+    file: BufWriter<File>,
+    state: std::sync::Arc<std::sync::Mutex<(Sha256, u64)>>,
+}
+
+impl Write for HashingWriter {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let n = self.file.write(buf)?;
+        let mut st = self.state.lock().expect("hash state");
+        st.0.update(&buf[..n]);
+        st.1 += n as u64;
+        Ok(n)
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        self.file.flush()?;
+        self.file.get_ref().sync_all()
+    }
+}
+
+/// One data file being written.
+struct OpenFile {
+    relative: String,
+    partial: PathBuf,
+    encoder: Box<dyn FinishWrite + Send>,
+    hash: std::sync::Arc<std::sync::Mutex<(Sha256, u64)>>,
+    rows: u64,
+    raw_bytes: u64,
+}
+
+/// Writes the data files of one table range, starting a new file whenever asked.
+pub struct DataFileWriter {
+    dir: PathBuf,
+    codec: Codec,
+    level: i32,
+    name_of_part: Box<dyn Fn(usize) -> String + Send>,
+    next_part: usize,
+    current: Option<OpenFile>,
+    done: Vec<DataFile>,
+}
+
+impl DataFileWriter {
+    /// A writer into `dir`, naming part `n` with `name_of_part(n)` (a path relative to `dir`).
+    pub fn new(
+        dir: &Path,
+        codec: Codec,
+        level: i32,
+        first_part: usize,
+        name_of_part: Box<dyn Fn(usize) -> String + Send>,
+    ) -> Self {
+        DataFileWriter {
+            dir: dir.to_path_buf(),
+            codec,
+            level,
+            name_of_part,
+            next_part: first_part,
+            current: None,
+            done: Vec::new(),
+        }
+    }
+
+    /// Appends whole rows of row text to the current file (opening one if needed).
+    pub fn write_rows(&mut self, text: &[u8], rows: u64) -> Result<()> {
+        if self.current.is_none() {
+            self.current = Some(self.open_next()?);
+        }
+        let f = self.current.as_mut().expect("open file");
+        f.encoder.write_all(text).at(&f.partial)?;
+        f.rows += rows;
+        f.raw_bytes += text.len() as u64;
+        Ok(())
+    }
+
+    /// Raw bytes written to the current file so far.
+    pub fn current_raw_bytes(&self) -> u64 {
+        self.current.as_ref().map_or(0, |f| f.raw_bytes)
+    }
+
+    /// Completes the current file: trailer, fsync, rename to its final name.
+    pub fn finish_file(&mut self) -> Result<()> {
+        let Some(f) = self.current.take() else {
+            return Ok(());
+        };
+        f.encoder.finish_stream().at(&f.partial)?;
+        let (hasher, stored) = {
+            let st = f.hash.lock().expect("hash state");
+            (st.0.clone(), st.1)
+        };
+        let final_path = self.dir.join(&f.relative);
+        std::fs::rename(&f.partial, &final_path).at(&final_path)?;
+        self.done.push(DataFile {
+            path: f.relative,
+            rows: f.rows,
+            raw_bytes: f.raw_bytes,
+            stored_bytes: stored,
+            sha256: hex::encode(hasher.finalize()),
+        });
+        Ok(())
+    }
+
+    /// Completes the last file and returns every file written, in order.
+    pub fn finish(mut self) -> Result<Vec<DataFile>> {
+        self.finish_file()?;
+        Ok(self.done)
+    }
+
+    fn open_next(&mut self) -> Result<OpenFile> {
+        let relative = (self.name_of_part)(self.next_part);
+        self.next_part += 1;
+        let partial = self.dir.join(format!("{relative}{PARTIAL_SUFFIX}"));
+        let file = File::create(&partial).at(&partial)?;
+        let hash = std::sync::Arc::new(std::sync::Mutex::new((Sha256::new(), 0)));
+        let sink = HashingWriter {
+            file: BufWriter::with_capacity(256 * 1024, file),
+            state: hash.clone(),
+        };
+        let encoder = self
+            .codec
+            .encoder(self.level, sink)
+            .map_err(|e| Error::io(&partial, e))?;
+        Ok(OpenFile {
+            relative,
+            partial,
+            encoder,
+            hash,
+            rows: 0,
+            raw_bytes: 0,
+        })
+    }
+}
+
+/// sha256 and size of a file on disk, read in a stream.
+pub fn hash_file(path: &Path) -> Result<(String, u64)> {
+    let mut file = File::open(path).at(path)?;
+    let mut hasher = Sha256::new();
+    let n = io::copy(&mut file, &mut hasher).at(path)?;
+    Ok((hex::encode(hasher.finalize()), n))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Read;
+
+    #[test]
+    fn files_appear_only_when_finished_and_hashes_match_the_disk() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join("data")).unwrap();
+        let mut w = DataFileWriter::new(
+            dir.path(),
+            Codec::Gzip,
+            6,
+            0,
+            Box::new(|n| format!("data/t.{n:05}.tsv.gz")),
+        );
+        w.write_rows(b"1\ta\n2\tb\n", 2).unwrap();
+        assert!(!dir.path().join("data/t.00000.tsv.gz").exists());
+        assert!(dir.path().join("data/t.00000.tsv.gz.partial").exists());
+        w.finish_file().unwrap();
+        w.write_rows(b"3\tc\n", 1).unwrap();
+        let files = w.finish().unwrap();
+        assert_eq!(files.len(), 2);
+        assert_eq!((files[0].rows, files[0].raw_bytes), (2, 8));
+        for f in &files {
+            let path = dir.path().join(&f.path);
+            let (sha, size) = hash_file(&path).unwrap();
+            assert_eq!((sha.as_str(), size), (f.sha256.as_str(), f.stored_bytes));
+        }
+        let mut text = String::new();
+        flate2::read::GzDecoder::new(File::open(dir.path().join(&files[1].path)).unwrap())
+            .read_to_string(&mut text)
+            .unwrap();
+        assert_eq!(text, "3\tc\n");
+    }
+}

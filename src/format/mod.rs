@@ -1,0 +1,11 @@
+//! The on-disk format of a dump: the manifest, the row text of data files, compression
+//! and file naming. Nothing here knows about connections.
+
+pub mod chunkfile;
+pub mod codec;
+pub mod layout;
+pub mod manifest;
+pub mod rowtext;
+
+pub use codec::Codec;
+pub use manifest::Manifest;
