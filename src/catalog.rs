@@ -81,8 +81,10 @@ impl TableInfo {
                 name: c.name.clone(),
                 encoding: match c.data_type.as_str() {
                     "bit" => ColumnEncoding::BitNumber,
+                    "enum" => ColumnEncoding::EnumIndex,
                     "float" => ColumnEncoding::FloatAsDouble,
                     "json" if flavor == Flavor::Mysql => ColumnEncoding::JsonText,
+                    "uuid" | "inet4" | "inet6" => ColumnEncoding::TypedText,
                     _ => ColumnEncoding::Raw,
                 },
             })
@@ -105,8 +107,8 @@ impl TableInfo {
 pub fn select_expr(col: &DataColumn) -> String {
     let c = ident(&col.name);
     match col.encoding {
-        ColumnEncoding::Raw => c,
-        ColumnEncoding::BitNumber => format!("{c}+0"),
+        ColumnEncoding::Raw | ColumnEncoding::TypedText => c,
+        ColumnEncoding::BitNumber | ColumnEncoding::EnumIndex => format!("{c}+0"),
         ColumnEncoding::FloatAsDouble => format!("CAST({c} AS DOUBLE)"),
         ColumnEncoding::JsonText => format!("CONVERT({c} USING utf8mb4)"),
     }
@@ -370,12 +372,13 @@ fn definition(row: &Row, i: usize, stmt: &str) -> Result<String> {
     })
 }
 
-/// Procedures and functions with the sql_mode and character sets they were created under.
+/// Procedures, functions and (MariaDB) packages with the sql_mode and character sets
+/// they were created under; a package comes before its body (name order of the kinds).
 pub async fn routines(conn: &mut Conn, db: &str) -> Result<Vec<StoredObject>> {
     let list: Vec<(String, String)> = conn
         .exec(
             "SELECT ROUTINE_TYPE, ROUTINE_NAME FROM information_schema.ROUTINES WHERE ROUTINE_SCHEMA = ? \
-             AND ROUTINE_TYPE IN ('PROCEDURE', 'FUNCTION') ORDER BY ROUTINE_TYPE, ROUTINE_NAME",
+             AND ROUTINE_TYPE IN ('PROCEDURE', 'FUNCTION', 'PACKAGE', 'PACKAGE BODY') ORDER BY ROUTINE_TYPE, ROUTINE_NAME",
             (db,),
         )
         .await

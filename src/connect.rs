@@ -256,7 +256,7 @@ impl ConnectOptions {
             .unwrap_or_else(|| "root".into())
     }
 
-    fn builder(&self, tls: bool, init: &[String]) -> OptsBuilder {
+    fn builder(&self, tls: bool) -> OptsBuilder {
         let mut b = OptsBuilder::default()
             .user(Some(self.effective_user()))
             .pass(self.password.clone())
@@ -264,7 +264,6 @@ impl ConnectOptions {
             .tcp_nodelay(true)
             .tcp_keepalive(Some(Duration::from_secs(60)))
             .stmt_cache_size(0)
-            .init(init.to_vec())
             .connect_attributes(HashMap::from([("program_name".into(), "mysnap".into())]));
         if self.uses_socket() {
             let sock = self
@@ -345,10 +344,22 @@ impl Connector {
         &self.options
     }
 
-    /// Opens a session and runs `init` statements on it.
+    /// Opens a session and runs `init` statements on it, in order.
     pub async fn connect(&self, init: &[String]) -> Result<Conn> {
+        let mut conn = self.open().await?;
+        // Run here rather than through the driver's `init` option, which runs its list
+        // last-first: `SET NAMES` must come before `character_set_results`.
+        for stmt in init {
+            conn.query_drop(stmt.as_str())
+                .await
+                .map_err(|e| Error::sql(format!("setting up the session ({stmt})"), e))?;
+        }
+        Ok(conn)
+    }
+
+    async fn open(&self) -> Result<Conn> {
         let state = self.tls.load(Ordering::Relaxed);
-        let first_try = self.try_connect(state != TLS_OFF, init).await;
+        let first_try = self.try_connect(state != TLS_OFF).await;
         match first_try {
             Err(Error::Connect {
                 cause:
@@ -356,7 +367,7 @@ impl Connector {
                 ..
             }) if state == TLS_UNKNOWN => {
                 self.tls.store(TLS_OFF, Ordering::Relaxed);
-                self.try_connect(false, init).await
+                self.try_connect(false).await
             }
             Ok(conn) => {
                 if state == TLS_UNKNOWN {
@@ -368,8 +379,8 @@ impl Connector {
         }
     }
 
-    async fn try_connect(&self, tls: bool, init: &[String]) -> Result<Conn> {
-        let opts = self.options.builder(tls, init);
+    async fn try_connect(&self, tls: bool) -> Result<Conn> {
+        let opts = self.options.builder(tls);
         let target = self.options.describe();
         match tokio::time::timeout(self.options.connect_timeout, Conn::new(opts)).await {
             Ok(Ok(conn)) => Ok(conn),

@@ -33,7 +33,12 @@ fn main() -> ExitCode {
             if is_broken_pipe(&e) {
                 return ExitCode::SUCCESS;
             }
-            eprintln!("mysnap: error: {e:#}");
+            // One line, whatever the server or a statement put in the message.
+            let message = format!("{e:#}")
+                .split_whitespace()
+                .collect::<Vec<_>>()
+                .join(" ");
+            eprintln!("mysnap: error: {message}");
             ExitCode::from(if e.downcast_ref::<Interrupted>().is_some() {
                 130
             } else {

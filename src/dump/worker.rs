@@ -15,7 +15,7 @@ use crate::catalog::select_expr;
 use crate::error::{Error, Result, SqlContext};
 use crate::format::chunkfile::DataFileWriter;
 use crate::format::layout::data_file;
-use crate::format::manifest::{DataColumn, DataFile};
+use crate::format::manifest::{ColumnEncoding, DataColumn, DataFile};
 use crate::format::rowtext::{push_field, FIELD_END, ROW_END};
 use crate::format::Codec;
 use crate::plan::Range;
@@ -91,7 +91,8 @@ impl RateLimit {
 }
 
 enum Block {
-    Rows(Vec<u8>, u64),
+    /// Row text, rows in it, ENUM invalid-value entries in it.
+    Rows(Vec<u8>, u64, u64),
     NextFile,
     Done,
 }
@@ -163,7 +164,7 @@ fn spawn_writer(
     tokio::task::spawn_blocking(move || {
         while let Some(block) = rx.blocking_recv() {
             match block {
-                Block::Rows(text, rows) => writer.write_rows(&text, rows)?,
+                Block::Rows(text, rows, warnings) => writer.write_rows(&text, rows, warnings)?,
                 Block::NextFile => writer.finish_file()?,
                 Block::Done => return writer.finish(),
             }
@@ -182,48 +183,71 @@ async fn read_rows(
     let sql = select_statement(job);
     let what = || format!("reading {}", qualified(&job.database, &job.table));
     let mut result = conn.query_iter(sql).await.ctx(what)?;
-    let mut buf: Vec<u8> = Vec::with_capacity(BLOCK_BYTES + 64 * 1024);
-    let mut rows_in_buf = 0u64;
+    let enum_columns: Vec<bool> = job
+        .columns
+        .iter()
+        .map(|c| c.encoding == ColumnEncoding::EnumIndex)
+        .collect();
+    let mut block = Pending::default();
     let mut file_bytes = 0u64;
     while let Some(row) = result.next().await.ctx(what)? {
+        let buf = &mut block.text;
         for (i, value) in row.unwrap_raw().into_iter().enumerate() {
             if i > 0 {
                 buf.push(FIELD_END);
             }
+            if enum_columns[i] && matches!(&value, Some(Value::Bytes(b)) if b == b"0") {
+                block.enum_errors += 1;
+            }
             match value {
-                None | Some(Value::NULL) => push_field(&mut buf, None),
-                Some(Value::Bytes(b)) => push_field(&mut buf, Some(&b)),
-                Some(other) => push_field(&mut buf, Some(other.as_sql(true).as_bytes())),
+                None | Some(Value::NULL) => push_field(buf, None),
+                Some(Value::Bytes(b)) => push_field(buf, Some(&b)),
+                Some(other) => push_field(buf, Some(other.as_sql(true).as_bytes())),
             }
         }
         buf.push(ROW_END);
-        rows_in_buf += 1;
-        if buf.len() >= BLOCK_BYTES {
-            file_bytes += buf.len() as u64;
-            send_block(tx, ctx, &mut buf, &mut rows_in_buf).await?;
+        block.rows += 1;
+        if block.text.len() >= BLOCK_BYTES {
+            file_bytes += block.text.len() as u64;
+            send_block(tx, ctx, &mut block).await?;
             if file_bytes >= ctx.chunk_bytes {
                 file_bytes = 0;
                 send(tx, Block::NextFile).await?;
             }
         }
     }
-    if !buf.is_empty() {
-        send_block(tx, ctx, &mut buf, &mut rows_in_buf).await?;
+    if !block.text.is_empty() {
+        send_block(tx, ctx, &mut block).await?;
     }
     Ok(())
+}
+
+/// Rows encoded but not yet handed to the writer.
+struct Pending {
+    text: Vec<u8>,
+    rows: u64,
+    enum_errors: u64,
+}
+
+impl Default for Pending {
+    fn default() -> Self {
+        Pending {
+            text: Vec::with_capacity(BLOCK_BYTES + 64 * 1024),
+            rows: 0,
+            enum_errors: 0,
+        }
+    }
 }
 
 async fn send_block(
     tx: &mpsc::Sender<Block>,
     ctx: &WorkerContext,
-    buf: &mut Vec<u8>,
-    rows: &mut u64,
+    block: &mut Pending,
 ) -> Result<()> {
-    let len = buf.len() as u64;
-    let text = std::mem::replace(buf, Vec::with_capacity(BLOCK_BYTES + 64 * 1024));
-    send(tx, Block::Rows(text, *rows)).await?;
-    ctx.progress.advance(len, *rows);
-    *rows = 0;
+    let full = std::mem::take(block);
+    let len = full.text.len() as u64;
+    send(tx, Block::Rows(full.text, full.rows, full.enum_errors)).await?;
+    ctx.progress.advance(len, full.rows);
     if let Some(rate) = &ctx.rate {
         rate.take(len).await;
     }

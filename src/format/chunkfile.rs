@@ -40,6 +40,7 @@ struct OpenFile {
     hash: std::sync::Arc<std::sync::Mutex<(Sha256, u64)>>,
     rows: u64,
     raw_bytes: u64,
+    expected_warnings: u64,
 }
 
 /// Writes the data files of one table range, starting a new file whenever asked.
@@ -73,8 +74,9 @@ impl DataFileWriter {
         }
     }
 
-    /// Appends whole rows of row text to the current file (opening one if needed).
-    pub fn write_rows(&mut self, text: &[u8], rows: u64) -> Result<()> {
+    /// Appends whole rows of row text to the current file (opening one if needed);
+    /// `expected_warnings` counts values that will warn when loaded (see [`DataFile`]).
+    pub fn write_rows(&mut self, text: &[u8], rows: u64, expected_warnings: u64) -> Result<()> {
         if self.current.is_none() {
             self.current = Some(self.open_next()?);
         }
@@ -82,6 +84,7 @@ impl DataFileWriter {
         f.encoder.write_all(text).at(&f.partial)?;
         f.rows += rows;
         f.raw_bytes += text.len() as u64;
+        f.expected_warnings += expected_warnings;
         Ok(())
     }
 
@@ -108,6 +111,7 @@ impl DataFileWriter {
             raw_bytes: f.raw_bytes,
             stored_bytes: stored,
             sha256: hex::encode(hasher.finalize()),
+            expected_warnings: f.expected_warnings,
         });
         Ok(())
     }
@@ -139,6 +143,7 @@ impl DataFileWriter {
             hash,
             rows: 0,
             raw_bytes: 0,
+            expected_warnings: 0,
         })
     }
 }
@@ -167,11 +172,11 @@ mod tests {
             0,
             Box::new(|n| format!("data/t.{n:05}.tsv.gz")),
         );
-        w.write_rows(b"1\ta\n2\tb\n", 2).unwrap();
+        w.write_rows(b"1\ta\n2\tb\n", 2, 0).unwrap();
         assert!(!dir.path().join("data/t.00000.tsv.gz").exists());
         assert!(dir.path().join("data/t.00000.tsv.gz.partial").exists());
         w.finish_file().unwrap();
-        w.write_rows(b"3\tc\n", 1).unwrap();
+        w.write_rows(b"3\tc\n", 1, 0).unwrap();
         let files = w.finish().unwrap();
         assert_eq!(files.len(), 2);
         assert_eq!((files[0].rows, files[0].raw_bytes), (2, 8));

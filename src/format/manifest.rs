@@ -198,6 +198,12 @@ pub enum ColumnEncoding {
     FloatAsDouble,
     /// MySQL's native JSON, as utf8mb4 text.
     JsonText,
+    /// A value the server prints as text but stores in binary (MariaDB UUID, INET4,
+    /// INET6): loaded as a character string, not as raw bytes.
+    TypedText,
+    /// ENUM as its index (`col+0`): exact whatever the labels' bytes, and index 0 keeps the
+    /// invalid-value entry (`''`) apart from a real `''` member.
+    EnumIndex,
 }
 
 /// One data file.
@@ -213,6 +219,14 @@ pub struct DataFile {
     pub stored_bytes: u64,
     /// sha256 of the bytes on disk, lower-case hex.
     pub sha256: String,
+    /// Warnings loading this file must raise: one per ENUM invalid-value entry (index 0),
+    /// which the server stores only with a "data truncated" warning.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub expected_warnings: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 /// A sequence (MariaDB) and the value it resumes from.

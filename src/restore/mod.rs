@@ -1,6 +1,6 @@
 //! The restore pipeline: the manifest drives everything. Verify every file → check the
-//! target for conflicts → databases, tables and sequences → data in parallel, largest
-//! file first → views → routines → triggers (after the data, so they do not fire) → events.
+//! target for conflicts → databases, sequences, tables → data in parallel, largest file
+//! first → routines → views → triggers (after the data, so they do not fire) → events.
 
 pub mod loader;
 pub mod verify;
@@ -138,9 +138,16 @@ pub async fn run(
 
     create_schema(&mut admin, &manifest, &existing, options.existing).await?;
     let (rows, raw_bytes) = load_data(connector, &init, &manifest, options, progress).await?;
+    // Routines before views: a view may call a function; a routine body is not checked
+    // at creation, so it needs nothing else to exist.
+    for db in &manifest.databases {
+        for o in &db.routines {
+            create_stored(&mut admin, db, o, options.existing).await?;
+        }
+    }
     create_views(&mut admin, &manifest, options.existing).await?;
     for db in &manifest.databases {
-        for o in db.routines.iter().chain(&db.triggers).chain(&db.events) {
+        for o in db.triggers.iter().chain(&db.events) {
             create_stored(&mut admin, db, o, options.existing).await?;
         }
     }
@@ -226,17 +233,28 @@ fn check_conflicts(manifest: &Manifest, existing: &ObjectSet, policy: Existing) 
 }
 
 async fn run_sql(conn: &mut Conn, sql: &str) -> Result<()> {
-    conn.query_drop(sql)
-        .await
-        .ctx(|| sql.chars().take(200).collect())
+    conn.query_drop(sql).await.ctx(|| one_line(sql))
 }
 
+/// The start of a statement on one line, for error messages.
+fn one_line(sql: &str) -> String {
+    let flat: String = sql.split_whitespace().collect::<Vec<_>>().join(" ");
+    match flat.char_indices().nth(120) {
+        Some((i, _)) => format!("{}...", &flat[..i]),
+        None => flat,
+    }
+}
+
+/// Databases, then sequences (a table's DEFAULT may name one), then tables.
 async fn create_schema(
     conn: &mut Conn,
     manifest: &Manifest,
     existing: &ObjectSet,
     policy: Existing,
 ) -> Result<()> {
+    let exists = |kind: &str, db: &str, name: &str| {
+        existing.contains(&(kind.to_string(), db.to_string(), name.to_string()))
+    };
     for db in &manifest.databases {
         run_sql(
             conn,
@@ -249,33 +267,30 @@ async fn create_schema(
         )
         .await?;
         run_sql(conn, &format!("USE {}", ident(&db.name))).await?;
-        for t in &db.tables {
-            let exists = existing.contains(&("TABLE".into(), db.name.clone(), t.name.clone()))
-                || existing.contains(&("VIEW".into(), db.name.clone(), t.name.clone()));
-            if exists && policy == Existing::Append {
-                continue;
-            }
-            if exists {
-                drop_any(conn, &db.name, &t.name).await?;
-            }
-            run_sql(conn, &t.create_sql).await?;
-        }
         for s in &db.sequences {
-            if existing.contains(&("TABLE".into(), db.name.clone(), s.name.clone())) {
+            if exists("TABLE", &db.name, &s.name) {
                 drop_any(conn, &db.name, &s.name).await?;
             }
             run_sql(conn, &s.create_sql).await?;
             if !s.next_value.is_empty() {
-                run_sql(
-                    conn,
-                    &format!(
-                        "DO SETVAL({}, {}, 0)",
-                        qualified(&db.name, &s.name),
-                        s.next_value
-                    ),
-                )
-                .await?;
+                let q = qualified(&db.name, &s.name);
+                run_sql(conn, &format!("DO SETVAL({q}, {}, 0)", s.next_value)).await?;
             }
+        }
+    }
+    for db in &manifest.databases {
+        run_sql(conn, &format!("USE {}", ident(&db.name))).await?;
+        for t in &db.tables {
+            let found = exists("TABLE", &db.name, &t.name) || exists("VIEW", &db.name, &t.name);
+            if found && policy == Existing::Append {
+                continue;
+            }
+            if found {
+                drop_any(conn, &db.name, &t.name).await?;
+            }
+            conn.query_drop(t.create_sql.as_str())
+                .await
+                .ctx(|| format!("creating table {}", qualified(&db.name, &t.name)))?;
         }
     }
     Ok(())

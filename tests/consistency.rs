@@ -1,0 +1,250 @@
+//! One snapshot under load: concurrent transfers between accounts in several tables keep
+//! a total and a ledger; the restored dump must keep both, and replaying the source's
+//! binlog from the recorded coordinates must reach the source's final state.
+
+mod support;
+
+use std::process::{Child, Stdio};
+use std::time::{Duration, Instant};
+
+use support::{assert_same_data, run_mysnap_ok, TestServer};
+
+const TABLES: usize = 4;
+const ACCOUNTS: usize = 5000;
+const INITIAL: i64 = 1000;
+
+fn bank_schema() -> String {
+    let mut sql = String::from(
+        "CREATE DATABASE bank; USE bank;
+         CREATE TABLE control (id INT PRIMARY KEY, stop INT NOT NULL) ENGINE=InnoDB;
+         INSERT INTO control VALUES (1, 0);
+         CREATE TABLE ledger (id BIGINT AUTO_INCREMENT PRIMARY KEY, from_tbl INT NOT NULL, from_id INT NOT NULL,
+                              to_tbl INT NOT NULL, to_id INT NOT NULL, amount INT NOT NULL) ENGINE=InnoDB;\n",
+    );
+    for t in 0..TABLES {
+        sql += &format!(
+            "CREATE TABLE accounts_{t} (id INT PRIMARY KEY, balance BIGINT NOT NULL, pad CHAR(200) NOT NULL) ENGINE=InnoDB;
+             INSERT INTO accounts_{t} SELECT seq, {INITIAL}, REPEAT('x', 200) FROM seq_1_to_{ACCOUNTS};\n"
+        );
+    }
+    // Each transfer is one transaction over two account tables and the ledger; the loop
+    // goes on until control.stop is set.
+    sql += &format!(
+        "DELIMITER //
+         CREATE PROCEDURE transfers(IN seed INT)
+         BEGIN
+           DECLARE ft, tt, fi, ti, amt INT;
+           DO RAND(seed);
+           WHILE (SELECT stop FROM control WHERE id = 1) = 0 DO
+             BEGIN
+               -- A deadlock rolls the whole transfer back and skips the rest of it.
+               DECLARE EXIT HANDLER FOR SQLEXCEPTION ROLLBACK;
+               SET ft = FLOOR(RAND() * {TABLES}), tt = FLOOR(RAND() * {TABLES});
+               SET fi = 1 + FLOOR(RAND() * {ACCOUNTS}), ti = 1 + FLOOR(RAND() * {ACCOUNTS}), amt = 1 + FLOOR(RAND() * 50);
+               START TRANSACTION;
+               SET @debit = CONCAT('UPDATE accounts_', ft, ' SET balance = balance - ', amt, ' WHERE id = ', fi);
+               PREPARE s FROM @debit; EXECUTE s; DEALLOCATE PREPARE s;
+               SET @credit = CONCAT('UPDATE accounts_', tt, ' SET balance = balance + ', amt, ' WHERE id = ', ti);
+               PREPARE s FROM @credit; EXECUTE s; DEALLOCATE PREPARE s;
+               INSERT INTO ledger (from_tbl, from_id, to_tbl, to_id, amount) VALUES (ft, fi, tt, ti, amt);
+               COMMIT;
+             END;
+           END WHILE;
+         END //
+         DELIMITER ;\n"
+    );
+    sql
+}
+
+fn start_writers(server: &TestServer, n: usize) -> Vec<Child> {
+    (0..n)
+        .map(|i| {
+            server
+                .client("mariadb")
+                .args(["bank", "-e", &format!("CALL transfers({})", 7 + i)])
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .expect("start a writer")
+        })
+        .collect()
+}
+
+fn ledger_rows(server: &TestServer) -> u64 {
+    server
+        .query_value("SELECT COUNT(*) FROM bank.ledger")
+        .parse()
+        .unwrap()
+}
+
+fn wait_for_ledger(server: &TestServer, at_least: u64) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while ledger_rows(server) < at_least {
+        assert!(Instant::now() < deadline, "writers made no progress");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn total_balance(server: &TestServer) -> i64 {
+    let parts: Vec<String> = (0..TABLES)
+        .map(|t| format!("SELECT SUM(balance) b FROM bank.accounts_{t}"))
+        .collect();
+    server
+        .query_value(&format!(
+            "SELECT SUM(b) FROM ({}) x",
+            parts.join(" UNION ALL ")
+        ))
+        .parse()
+        .unwrap()
+}
+
+/// Accounts whose balance differs from the initial balance plus the ledger's movements.
+fn accounts_off_ledger(server: &TestServer) -> u64 {
+    let accounts: Vec<String> = (0..TABLES)
+        .map(|t| format!("SELECT {t} tbl, id, balance FROM bank.accounts_{t}"))
+        .collect();
+    server
+        .query_value(&format!(
+            "SELECT COUNT(*) FROM ({}) a LEFT JOIN (
+               SELECT tbl, acc, SUM(delta) d FROM (
+                 SELECT from_tbl tbl, from_id acc, -amount delta FROM bank.ledger
+                 UNION ALL SELECT to_tbl, to_id, amount FROM bank.ledger) m GROUP BY tbl, acc
+             ) l ON l.tbl = a.tbl AND l.acc = a.id
+             WHERE a.balance <> {INITIAL} + COALESCE(l.d, 0)",
+            accounts.join(" UNION ALL ")
+        ))
+        .parse()
+        .unwrap()
+}
+
+fn manifest(dir: &std::path::Path) -> serde_json::Value {
+    let out = run_mysnap_ok(&["show".as_ref(), dir.as_os_str(), "--json".as_ref()]);
+    serde_json::from_slice(&out.stdout).expect("show --json is JSON")
+}
+
+/// Every binlog file of the server from `first` on, in order.
+fn binlogs_from(server: &TestServer, first: &str) -> Vec<std::path::PathBuf> {
+    let index = std::fs::read_to_string(server.binlog_dir().join("mysql-bin.index")).unwrap();
+    let files: Vec<std::path::PathBuf> = index
+        .lines()
+        .map(|l| {
+            server
+                .binlog_dir()
+                .join(std::path::Path::new(l.trim()).file_name().unwrap())
+        })
+        .collect();
+    let start = files
+        .iter()
+        .position(|f| f.file_name().unwrap().to_str() == Some(first))
+        .expect("the recorded binlog file exists");
+    files[start..].to_vec()
+}
+
+#[test]
+fn dump_under_concurrent_transfers_is_one_snapshot_and_binlog_replay_reaches_the_source() {
+    let source = TestServer::start();
+    let target = TestServer::start();
+    source.sql(&bank_schema());
+    let total = (TABLES * ACCOUNTS) as i64 * INITIAL;
+
+    let mut writers = start_writers(&source, 4);
+    wait_for_ledger(&source, 200);
+    let before_dump = ledger_rows(&source);
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("dump");
+    let mut args = source.conn_args();
+    args.extend(
+        [
+            "--database",
+            "bank",
+            "--threads",
+            "4",
+            "--chunk-size",
+            "128K",
+            "--max-rate",
+            "3M",
+        ]
+        .map(String::from),
+    );
+    let mut dump_args = vec!["dump".to_string()];
+    dump_args.extend(args);
+    dump_args.extend(["--output".to_string(), out.display().to_string()]);
+    run_mysnap_ok(&dump_args);
+    let after_dump = ledger_rows(&source);
+    assert!(
+        after_dump > before_dump,
+        "the writers must be busy while the dump runs"
+    );
+    // The writers keep going after the snapshot, so that replay has work to do.
+    wait_for_ledger(&source, after_dump + 200);
+    source.sql("UPDATE bank.control SET stop = 1");
+    for w in &mut writers {
+        w.wait().unwrap();
+    }
+    // The writers themselves keep the invariants on the source.
+    assert_eq!(total_balance(&source), total);
+    assert_eq!(accounts_off_ledger(&source), 0);
+
+    let mut restore = vec!["restore".to_string(), out.display().to_string()];
+    restore.extend(target.conn_args());
+    restore.extend(["--threads".to_string(), "4".to_string()]);
+    run_mysnap_ok(&restore);
+
+    let m = manifest(&out);
+    eprintln!(
+        "consistency: method {}, attempts {}, global lock {} ms; {before_dump}..{after_dump} transfers during the dump",
+        m["consistency"]["method"], m["consistency"]["attempts"], m["consistency"]["global_lock_ms"]
+    );
+    assert_eq!(total_balance(&target), total, "money was created or lost");
+    assert_eq!(
+        accounts_off_ledger(&target),
+        0,
+        "balances disagree with the ledger"
+    );
+    let restored = ledger_rows(&target);
+    assert!(
+        restored >= before_dump && restored <= after_dump,
+        "the snapshot ({restored} transfers) lies outside the dump's window ({before_dump}..{after_dump})"
+    );
+
+    eprintln!("consistency: {restored} transfers in the snapshot");
+    let file = m["binlog"]["file"].as_str().expect("binlog file recorded");
+    let position = m["binlog"]["position"]
+        .as_u64()
+        .expect("binlog position recorded");
+    assert!(m["binlog"]["gtid"].as_str().is_some_and(|g| !g.is_empty()));
+    let replay = std::process::Command::new("mariadb-binlog")
+        .arg("--no-defaults")
+        .arg(format!("--start-position={position}"))
+        .args(binlogs_from(&source, file))
+        .output()
+        .unwrap();
+    assert!(
+        replay.status.success(),
+        "{}",
+        String::from_utf8_lossy(&replay.stderr)
+    );
+    let mut apply = target
+        .client("mariadb")
+        .stdin(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    {
+        use std::io::Write;
+        apply
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(&replay.stdout)
+            .unwrap();
+    }
+    let applied = apply.wait_with_output().unwrap();
+    assert!(
+        applied.status.success(),
+        "{}",
+        String::from_utf8_lossy(&applied.stderr)
+    );
+    assert_eq!(ledger_rows(&target), ledger_rows(&source));
+    assert_same_data(&source, &target, &["bank"]);
+}
