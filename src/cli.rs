@@ -1,6 +1,7 @@
 //! Command-line definitions. Connection flags follow the mysql client; `-h` is the host,
 //! so help is `--help` only.
 
+use std::ffi::OsString;
 use std::path::PathBuf;
 
 use clap::{ArgAction, Args, Parser, Subcommand};
@@ -39,8 +40,9 @@ pub struct ConnectionArgs {
     /// User name.
     #[arg(short = 'u', long)]
     pub user: Option<String>,
-    /// Password; `-p` alone prompts without echo. Prefer MYSQL_PWD or --defaults-file.
-    #[arg(short = 'p', long, num_args = 0..=1, require_equals = true, default_missing_value = "\u{0}prompt")]
+    /// Password: -pSECRET or --password=SECRET; -p or --password alone prompts without
+    /// echo. Prefer MYSQL_PWD or --defaults-file.
+    #[arg(long, num_args = 0..=1, require_equals = true, default_missing_value = "\u{0}prompt")]
     pub password: Option<String>,
     /// Unix socket.
     #[arg(short = 'S', long)]
@@ -129,6 +131,19 @@ pub struct ShowArgs {
     pub json: bool,
 }
 
+/// Rewrites the mysql client's `-pSECRET` and `-p` into `--password=SECRET` and
+/// `--password`: a short option with an optional attached value is ambiguous for clap
+/// (`-ppw` would read as `-p -p -w`).
+pub fn normalize_password_args(args: impl IntoIterator<Item = OsString>) -> Vec<OsString> {
+    args.into_iter()
+        .map(|a| match a.to_str() {
+            Some("-p") => OsString::from("--password"),
+            Some(s) if s.starts_with("-p") => OsString::from(format!("--password={}", &s[2..])),
+            _ => a,
+        })
+        .collect()
+}
+
 /// Parses `64M`, `1G`, `512K`, `4096` into bytes.
 pub fn parse_size(s: &str) -> Result<u64, String> {
     let t = s.trim();
@@ -173,7 +188,10 @@ mod tests {
     #[test]
     fn the_documented_forms_parse() {
         Cli::command().debug_assert();
-        let c = Cli::try_parse_from([
+        let parse = |args: &[&str]| {
+            Cli::try_parse_from(normalize_password_args(args.iter().map(OsString::from)))
+        };
+        let c = parse(&[
             "mysnap",
             "dump",
             "-h",
@@ -182,7 +200,7 @@ mod tests {
             "3307",
             "-u",
             "backup",
-            "-psecret",
+            "-ppw",
             "--database",
             "a",
             "--database",
@@ -196,9 +214,9 @@ mod tests {
         let Command::Dump(d) = c.command else {
             panic!()
         };
-        assert_eq!(d.connection.password.as_deref(), Some("secret"));
+        assert_eq!(d.connection.password.as_deref(), Some("pw"));
         assert_eq!(d.databases, ["a", "b"]);
-        let c = Cli::try_parse_from([
+        let c = parse(&[
             "mysnap",
             "restore",
             "/tmp/x",
@@ -213,6 +231,15 @@ mod tests {
             panic!()
         };
         assert_eq!(r.connection.password.as_deref(), Some("\u{0}prompt"));
-        assert!(Cli::try_parse_from(["mysnap", "show", "/tmp/x", "--json"]).is_ok());
+        assert!(parse(&["mysnap", "show", "/tmp/x", "--json"]).is_ok());
+        // -P (port) is not a password.
+        let c = parse(&["mysnap", "restore", "/tmp/x", "-P3307"]).unwrap();
+        let Command::Restore(r) = c.command else {
+            panic!()
+        };
+        assert_eq!(
+            (r.connection.port, r.connection.password),
+            (Some(3307), None)
+        );
     }
 }

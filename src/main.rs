@@ -11,7 +11,7 @@ use clap::Parser;
 use cli::{Cli, Command};
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = Cli::parse_from(cli::normalize_password_args(std::env::args_os()));
     // A password given on the command line is overwritten in our argv so that it does
     // not stay visible in the process list.
     argv::scrub_passwords();

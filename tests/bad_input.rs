@@ -233,7 +233,7 @@ fn wrong_password_is_access_denied_naming_the_user() {
         &s.port().to_string(),
         "-u",
         "u",
-        "-p=wrong",
+        "-pwrong",
         "--database",
         "d",
         "--output",
@@ -248,7 +248,7 @@ fn wrong_password_is_access_denied_naming_the_user() {
     assert!(!out_dir.join("manifest.json").exists());
     // The right password works, so the failure was the password.
     let mut ok = a.to_vec();
-    ok[7] = "-p=right";
+    ok[7] = "-pright";
     run_mysnap_ok(&ok);
 }
 
@@ -407,7 +407,7 @@ fn password_on_the_command_line_is_hidden_from_the_process_list() {
     let dir = tmp();
     let out_dir = dir.path().join("out");
     let p = s.port().to_string();
-    let pw = format!("-p={SECRET}");
+    let pw = format!("-p{SECRET}");
     let a: Vec<String> = [
         "dump",
         "-h",

@@ -68,7 +68,7 @@ pub fn run(args: ShowArgs) -> Result<()> {
         writeln!(
             out,
             "database {} ({} / {}): {} tables, {} views, {} routines, {} triggers, {} events, {} sequences",
-            db.name, db.charset, db.collation, db.tables.len(), db.views.len(), db.routines.len(), db.triggers.len(), db.events.len(), db.sequences.len()
+            printable(&db.name), db.charset, db.collation, db.tables.len(), db.views.len(), db.routines.len(), db.triggers.len(), db.events.len(), db.sequences.len()
         )?;
         for t in &db.tables {
             writeln!(
@@ -83,4 +83,13 @@ pub fn run(args: ShowArgs) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// A name with control characters escaped, so one object stays on one line.
+fn printable(name: &str) -> String {
+    if name.chars().any(char::is_control) {
+        name.escape_default().to_string()
+    } else {
+        name.to_string()
+    }
 }
