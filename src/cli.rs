@@ -116,6 +116,10 @@ pub struct RestoreArgs {
     /// Do not write the restore to the target's binary log (replicas will not see it).
     #[arg(long)]
     pub skip_binlog: bool,
+    /// Create tables with all their indexes instead of adding secondary indexes after
+    /// each table's data is loaded.
+    #[arg(long)]
+    pub keep_indexes: bool,
     /// Only errors on stderr.
     #[arg(short = 'q', long)]
     pub quiet: bool,

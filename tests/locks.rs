@@ -274,6 +274,11 @@ fn table_dropped_mid_dump_waits_or_fails_clearly() {
     );
     assert!(drop_done < ended + Duration::from_secs(10));
 
+    eprintln!(
+        "dump: {}; DROP finished after the dump's exit was seen: {:?}",
+        out.status,
+        drop_done.checked_duration_since(ended)
+    );
     if out.status.success() {
         // (a) The dump kept t2 whole, and the DROP waited for it.
         let m = show_json(&out_dir);

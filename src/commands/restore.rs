@@ -17,6 +17,7 @@ pub async fn run(args: RestoreArgs) -> Result<()> {
         threads: args.threads,
         existing,
         write_binlog: !args.skip_binlog,
+        defer_indexes: !args.keep_indexes,
     };
     let connector = connector(&args.connection)?;
     let display = if args.quiet {

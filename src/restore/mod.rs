@@ -2,6 +2,7 @@
 //! target for conflicts → databases, sequences, tables → data in parallel, largest file
 //! first → routines → views → triggers (after the data, so they do not fire) → events.
 
+pub mod ddl;
 pub mod loader;
 pub mod verify;
 
@@ -59,6 +60,9 @@ pub struct RestoreOptions {
     /// Write the restore to the target's binary log (so replicas follow). Off needs the
     /// privilege to set `sql_log_bin`.
     pub write_binlog: bool,
+    /// Create tables without their secondary indexes and add them once the table's data
+    /// is in (foreign keys are always added last).
+    pub defer_indexes: bool,
 }
 
 /// What a restore did.
@@ -136,8 +140,20 @@ pub async fn run(
     let existing = existing_objects(&mut admin, &manifest).await?;
     check_conflicts(&manifest, &existing, options.existing)?;
 
-    create_schema(&mut admin, &manifest, &existing, options.existing).await?;
-    let (rows, raw_bytes) = load_data(connector, &init, &manifest, options, progress).await?;
+    let deferred = create_schema(&mut admin, &manifest, &existing, options).await?;
+    let deferred = Arc::new(deferred);
+    let (rows, raw_bytes) =
+        load_data(connector, &init, &manifest, options, &deferred, progress).await?;
+    // Foreign keys last, once every table they join is complete; checks stay off, the
+    // source already enforced them.
+    for (key, split) in deferred.iter() {
+        if let Some(sql) = split.add_foreign_keys_sql(&table_name(&manifest, *key)) {
+            admin
+                .query_drop(sql.as_str())
+                .await
+                .ctx(|| format!("adding the foreign keys of {}", table_name(&manifest, *key)))?;
+        }
+    }
     // Routines before views: a view may call a function; a routine body is not checked
     // at creation, so it needs nothing else to exist.
     for db in &manifest.databases {
@@ -245,13 +261,24 @@ fn one_line(sql: &str) -> String {
     }
 }
 
-/// Databases, then sequences (a table's DEFAULT may name one), then tables.
+/// A table by (database, table) position in the manifest.
+type TableKey = (usize, usize);
+
+fn table_name(manifest: &Manifest, (d, t): TableKey) -> String {
+    let db = &manifest.databases[d];
+    qualified(&db.name, &db.tables[t].name)
+}
+
+/// Databases, then sequences (a table's DEFAULT may name one), then tables. Returns, for
+/// each table it created, the indexes and foreign keys still to add.
 async fn create_schema(
     conn: &mut Conn,
     manifest: &Manifest,
     existing: &ObjectSet,
-    policy: Existing,
-) -> Result<()> {
+    options: &RestoreOptions,
+) -> Result<HashMap<TableKey, ddl::SplitTable>> {
+    let policy = options.existing;
+    let mut deferred = HashMap::new();
     let exists = |kind: &str, db: &str, name: &str| {
         existing.contains(&(kind.to_string(), db.to_string(), name.to_string()))
     };
@@ -278,9 +305,9 @@ async fn create_schema(
             }
         }
     }
-    for db in &manifest.databases {
+    for (d, db) in manifest.databases.iter().enumerate() {
         run_sql(conn, &format!("USE {}", ident(&db.name))).await?;
-        for t in &db.tables {
+        for (t_no, t) in db.tables.iter().enumerate() {
             let found = exists("TABLE", &db.name, &t.name) || exists("VIEW", &db.name, &t.name);
             if found && policy == Existing::Append {
                 continue;
@@ -288,12 +315,18 @@ async fn create_schema(
             if found {
                 drop_any(conn, &db.name, &t.name).await?;
             }
-            conn.query_drop(t.create_sql.as_str())
+            // A table without data gets its indexes at once.
+            let split = ddl::split_create_table(
+                &t.create_sql,
+                options.defer_indexes && !t.files.is_empty(),
+            );
+            conn.query_drop(split.create.as_str())
                 .await
                 .ctx(|| format!("creating table {}", qualified(&db.name, &t.name)))?;
+            deferred.insert((d, t_no), split);
         }
     }
-    Ok(())
+    Ok(deferred)
 }
 
 /// Drops a table, sequence or view of that name.
@@ -308,6 +341,7 @@ async fn load_data(
     init: &[String],
     manifest: &Arc<Manifest>,
     options: &RestoreOptions,
+    deferred: &Arc<HashMap<TableKey, ddl::SplitTable>>,
     progress: Arc<dyn Progress>,
 ) -> Result<(u64, u64)> {
     let mut jobs: Vec<(usize, usize, usize)> = Vec::new();
@@ -321,22 +355,20 @@ async fn load_data(
     let file_of = |&(d, t, f): &(usize, usize, usize)| &manifest.databases[d].tables[t].files[f];
     jobs.sort_by_key(|j| std::cmp::Reverse(file_of(j).raw_bytes));
     progress.begin("restore", manifest.totals.raw_bytes, manifest.totals.tables);
-    for (key, n) in &remaining {
-        if *n == 0 {
-            let _ = key;
-            progress.table_done();
-        }
+    for _ in remaining.values().filter(|&&n| n == 0) {
+        progress.table_done();
     }
     let queue = Arc::new(Mutex::new(VecDeque::from(jobs)));
     let remaining = Arc::new(Mutex::new(remaining));
     let mut set = JoinSet::new();
     for _ in 0..options.threads.min(manifest.totals.files.max(1) as usize) {
         let mut conn = connector.connect(init).await?;
-        let (queue, remaining, manifest, progress) = (
+        let (queue, remaining, manifest, progress, deferred) = (
             queue.clone(),
             remaining.clone(),
             manifest.clone(),
             progress.clone(),
+            deferred.clone(),
         );
         let dir = options.dir.clone();
         set.spawn(async move {
@@ -358,10 +390,21 @@ async fn load_data(
                 .await?;
                 bytes += file.raw_bytes;
                 progress.advance(file.raw_bytes, file.rows);
-                let mut left = remaining.lock().expect("remaining");
-                let n = left.get_mut(&(d, t)).expect("table");
-                *n -= 1;
-                if *n == 0 {
+                let complete = {
+                    let mut left = remaining.lock().expect("remaining");
+                    let n = left.get_mut(&(d, t)).expect("table");
+                    *n -= 1;
+                    *n == 0
+                };
+                if complete {
+                    // Indexes are built here while other sessions go on loading.
+                    let name = qualified(&db.name, &table.name);
+                    if let Some(sql) = deferred.get(&(d, t)).and_then(|s| s.add_indexes_sql(&name))
+                    {
+                        conn.query_drop(sql.as_str())
+                            .await
+                            .ctx(|| format!("adding the indexes of {name}"))?;
+                    }
                     progress.table_done();
                 }
             }
