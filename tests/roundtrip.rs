@@ -149,12 +149,11 @@ fn sample_schema_round_trips_with_every_codec() {
             );
         }
         // One restore keeps indexes in place; the others add them after the data.
-        let keep = if codec == "none" {
-            "--keep-indexes"
-        } else {
-            "--threads=2"
-        };
-        restore(&target, &out, &["--threads", "2", keep]);
+        let mut flags = vec!["--threads", "2"];
+        if codec == "none" {
+            flags.push("--keep-indexes");
+        }
+        restore(&target, &out, &flags);
         assert_same_data(&source, &target, &["shop"]);
     }
 }
