@@ -28,6 +28,9 @@ pub struct Column {
     pub nullable: bool,
     /// VIRTUAL or STORED generated: never dumped as data.
     pub generated: bool,
+    /// The explicit ROW START or ROW END column of a system-versioned table (MariaDB
+    /// calls it generated, but its values are the table's history and are dumped).
+    pub period: bool,
 }
 
 /// A unique key usable to split a table.
@@ -89,7 +92,8 @@ impl TableInfo {
                 },
             })
             .collect();
-        if self.system_versioned {
+        // Implicit period columns are hidden from information_schema; name them.
+        if self.system_versioned && !self.columns.iter().any(|c| c.period) {
             for period in ["row_start", "row_end"] {
                 if !cols.iter().any(|c| c.name == period) {
                     cols.push(DataColumn {
@@ -179,7 +183,8 @@ pub async fn list_tables(conn: &mut Conn, db: &str) -> Result<Vec<TableInfo>> {
 async fn list_columns(conn: &mut Conn, db: &str) -> Result<HashMap<String, Vec<Column>>> {
     let rows: Vec<Row> = conn
         .exec(
-            "SELECT TABLE_NAME, COLUMN_NAME, LOWER(DATA_TYPE), CHARACTER_SET_NAME, COLLATION_NAME, IS_NULLABLE, EXTRA \
+            "SELECT TABLE_NAME, COLUMN_NAME, LOWER(DATA_TYPE), CHARACTER_SET_NAME, COLLATION_NAME, IS_NULLABLE, EXTRA, \
+             COALESCE(GENERATION_EXPRESSION, '') \
              FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = ? ORDER BY TABLE_NAME, ORDINAL_POSITION",
             (db,),
         )
@@ -188,6 +193,7 @@ async fn list_columns(conn: &mut Conn, db: &str) -> Result<HashMap<String, Vec<C
     let mut by_table: HashMap<String, Vec<Column>> = HashMap::new();
     for r in &rows {
         let extra = text(r, 6).unwrap_or_default().to_ascii_uppercase();
+        let period = matches!(text(r, 7).as_deref(), Some("ROW START" | "ROW END"));
         by_table
             .entry(text(r, 0).unwrap_or_default())
             .or_default()
@@ -197,9 +203,11 @@ async fn list_columns(conn: &mut Conn, db: &str) -> Result<HashMap<String, Vec<C
                 charset: text(r, 3),
                 collation: text(r, 4),
                 nullable: text(r, 5).as_deref() == Some("YES"),
-                generated: extra.contains("VIRTUAL GENERATED")
-                    || extra.contains("STORED GENERATED")
-                    || extra.contains("PERSISTENT GENERATED"),
+                generated: !period
+                    && (extra.contains("VIRTUAL GENERATED")
+                        || extra.contains("STORED GENERATED")
+                        || extra.contains("PERSISTENT GENERATED")),
+                period,
             });
     }
     Ok(by_table)
@@ -536,6 +544,7 @@ mod tests {
             collation: None,
             nullable: true,
             generated,
+            period: false,
         };
         let t = TableInfo {
             database: "d".into(),

@@ -8,13 +8,13 @@ use std::path::PathBuf;
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     /// The server could not be reached or refused the login.
-    #[error("cannot connect to {target}: {cause}")]
+    #[error("cannot connect to {target}: {}", driver_message(cause))]
     Connect {
         target: String,
         cause: mysql_async::Error,
     },
     /// A statement failed; `context` says what mysnap was doing.
-    #[error("{context}: {cause}")]
+    #[error("{context}: {}", driver_message(cause))]
     Sql {
         context: String,
         cause: mysql_async::Error,
@@ -40,6 +40,14 @@ pub enum Error {
     /// The operation was interrupted (Ctrl-C or a signal).
     #[error("interrupted")]
     Interrupted,
+}
+
+/// The driver's message without its repeated "Input/output error:" wrappers.
+fn driver_message(e: &mysql_async::Error) -> String {
+    match e {
+        mysql_async::Error::Io(mysql_async::IoError::Io(io)) => io.to_string(),
+        other => other.to_string(),
+    }
 }
 
 /// Result with [`Error`].

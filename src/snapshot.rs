@@ -125,7 +125,11 @@ pub fn parse_snapshot_status(rows: &[(String, String)]) -> (Option<String>, Opti
             _ => {}
         }
     }
-    (file, pos)
+    // Without a binary log the server reports position 0 for an empty file name.
+    match file {
+        Some(f) => (Some(f), pos),
+        None => (None, None),
+    }
 }
 
 /// What the caller asks of the snapshot.
@@ -568,7 +572,7 @@ mod tests {
             ("Binlog_snapshot_file".to_string(), String::new()),
             ("Binlog_snapshot_position".to_string(), "0".to_string()),
         ];
-        assert_eq!(parse_snapshot_status(&off).0, None);
+        assert_eq!(parse_snapshot_status(&off), (None, None));
     }
 
     #[test]

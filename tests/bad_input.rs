@@ -233,7 +233,7 @@ fn wrong_password_is_access_denied_naming_the_user() {
         &s.port().to_string(),
         "-u",
         "u",
-        "-pwrong",
+        "-pwrong_Pw9",
         "--database",
         "d",
         "--output",
@@ -244,7 +244,7 @@ fn wrong_password_is_access_denied_naming_the_user() {
         line.contains("'u'@") || line.contains(&format!("u@127.0.0.1:{}", s.port())),
         "the user is not named: {line}"
     );
-    assert!(!line.contains("wrong"), "the password leaks: {line}");
+    assert!(!line.contains("wrong_Pw9"), "the password leaks: {line}");
     assert!(!out_dir.join("manifest.json").exists());
     // The right password works, so the failure was the password.
     let mut ok = a.to_vec();

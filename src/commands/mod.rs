@@ -16,7 +16,10 @@ pub const PROMPT: &str = "\u{0}prompt";
 /// Builds a connector from flags, option file and environment; prompts for `-p`.
 pub fn connector(args: &ConnectionArgs) -> Result<Connector> {
     let password = match args.password.as_deref() {
-        Some(PROMPT) => Some(rpassword::prompt_password("Enter password: ")?),
+        Some(PROMPT) => Some(
+            rpassword::prompt_password("Enter password: ")
+                .map_err(|e| anyhow::anyhow!("cannot read the password from the terminal (-p): {e}; use MYSQL_PWD or --defaults-file without a terminal"))?,
+        ),
         other => other.map(str::to_owned),
     };
     let flags = ConnectFlags {

@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Instant, SystemTime};
 
+use futures_util::future::try_join_all;
 use mysql_async::prelude::Queryable;
 use mysql_async::Conn;
 use tokio::task::JoinSet;
@@ -77,10 +78,14 @@ fn check_output_dir(dir: &Path) -> Result<()> {
             Ok(())
         }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-        Err(e) if e.kind() == std::io::ErrorKind::NotADirectory => Err(Error::Invalid(format!(
-            "output {} exists and is not a directory",
-            dir.display()
-        ))),
+        Err(e) if e.kind() == std::io::ErrorKind::NotADirectory && dir.exists() => {
+            Err(Error::Invalid(format!(
+                "output {} exists and is not a directory",
+                dir.display()
+            )))
+        }
+        // A parent is a file: creating the directory will say so, naming the path.
+        Err(e) if e.kind() == std::io::ErrorKind::NotADirectory => Ok(()),
         Err(e) => Err(Error::io(dir, e)),
     }
 }
@@ -216,16 +221,17 @@ pub async fn run(
     }
     snapshot.release_lock().await?;
 
-    // Inside the snapshot: hold metadata locks on every table so DDL waits for the dump,
-    // then read definitions, then plan.
-    let coordinator = &mut sessions[0];
+    // Inside the snapshot: every session takes a metadata lock on every table, so that DDL
+    // waits for the dump. All sessions at once, table by table: a session asking later
+    // would queue behind a waiting DROP that waits for the others, and stall the dump.
     for t in tables.iter().filter(|t| t.transactional) {
         let q = qualified(&t.database, &t.name);
-        coordinator
-            .query_drop(format!("SELECT /* mysnap lock */ 1 FROM {q} LIMIT 0"))
+        let sql = format!("SELECT /* mysnap lock */ 1 FROM {q} LIMIT 0");
+        try_join_all(sessions.iter_mut().map(|c| c.query_drop(sql.as_str())))
             .await
             .ctx(|| format!("opening {q} in the snapshot"))?;
     }
+    let coordinator = &mut sessions[0];
     let mut databases = read_definitions(coordinator, &options.databases, &tables, flavor).await?;
     let mut jobs = Vec::new();
     for (no, t) in tables.iter().enumerate().filter(|(_, t)| t.transactional) {
@@ -266,6 +272,8 @@ pub async fn run(
         snapshot_time,
         started,
     );
+    // The data files' renames must be durable before the manifest says they exist.
+    crate::format::manifest::sync_dir(&options.output.join(DATA_DIR))?;
     manifest.write_atomic(&options.output)?;
     Ok(manifest)
 }

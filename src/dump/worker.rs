@@ -90,6 +90,9 @@ impl RateLimit {
     }
 }
 
+/// What the writer says when the reader stopped before the end of its range.
+const ABANDONED: &str = "dump of the range abandoned";
+
 enum Block {
     /// Row text, rows in it, ENUM invalid-value entries in it.
     Rows(Vec<u8>, u64, u64),
@@ -133,9 +136,12 @@ pub async fn dump_job(conn: &mut Conn, job: &Job, ctx: &WorkerContext) -> Result
         }
         Err(e) => {
             drop(tx);
-            // A writer error (disk full) explains a closed channel better than the reader's.
+            // A writer error (disk full) explains a closed channel better than the reader's;
+            // a writer that merely stopped because the reader did explains nothing.
             match writer.await {
-                Ok(Err(writer_error)) => Err(writer_error),
+                Ok(Err(writer_error)) if !matches!(writer_error, Error::Dump(ref m) if m == ABANDONED) => {
+                    Err(writer_error)
+                }
                 _ => Err(e),
             }
         }
@@ -170,7 +176,7 @@ fn spawn_writer(
             }
         }
         // The reader failed: leave the `.partial` file, never a complete-looking one.
-        Err(Error::Dump("dump of the range abandoned".into()))
+        Err(Error::Dump(ABANDONED.into()))
     })
 }
 

@@ -307,6 +307,13 @@ impl Manifest {
             .at(dir)?;
         tmp.write_all(&json).at(tmp.path())?;
         tmp.write_all(b"\n").at(tmp.path())?;
+        // A dump is read by other accounts (backup tools, restores): not the 0600 of a temp file.
+        {
+            use std::os::unix::fs::PermissionsExt;
+            tmp.as_file()
+                .set_permissions(std::fs::Permissions::from_mode(0o644))
+                .at(tmp.path())?;
+        }
         tmp.as_file().sync_all().at(tmp.path())?;
         let path = dir.join(MANIFEST);
         tmp.persist(&path).map_err(|e| Error::io(&path, e.error))?;

@@ -123,6 +123,16 @@ pub async fn run(
     }
     let mut admin = connector.connect(&[]).await?;
     let server = ServerInfo::detect(&mut admin).await?;
+    if server.flavor != manifest.server.flavor {
+        return Err(Error::Invalid(format!(
+            "{} is {} {} but the dump comes from {} {}: table and routine definitions differ between MySQL and MariaDB, restore into the same flavor",
+            connector.options().describe(),
+            flavor_name(server.flavor),
+            server.version,
+            flavor_name(manifest.server.flavor),
+            manifest.server.version
+        )));
+    }
     let init = session_init(&server, options.write_binlog);
     for stmt in &init {
         admin.query_drop(stmt.as_str()).await.ctx(|| stmt.clone())?;
@@ -174,6 +184,13 @@ pub async fn run(
         raw_bytes,
         seconds: started.elapsed().as_secs_f64(),
     })
+}
+
+fn flavor_name(f: Flavor) -> &'static str {
+    match f {
+        Flavor::Mariadb => "MariaDB",
+        Flavor::Mysql => "MySQL",
+    }
 }
 
 /// Objects on the target with the names the dump would create, as (kind, db, name).
@@ -298,7 +315,9 @@ async fn create_schema(
             if exists("TABLE", &db.name, &s.name) {
                 drop_any(conn, &db.name, &s.name).await?;
             }
-            run_sql(conn, &s.create_sql).await?;
+            conn.query_drop(definition_bytes(&s.create_sql))
+                .await
+                .ctx(|| format!("creating sequence {}", qualified(&db.name, &s.name)))?;
             if !s.next_value.is_empty() {
                 let q = qualified(&db.name, &s.name);
                 run_sql(conn, &format!("DO SETVAL({q}, {}, 0)", s.next_value)).await?;
@@ -320,7 +339,7 @@ async fn create_schema(
                 &t.create_sql,
                 options.defer_indexes && !t.files.is_empty(),
             );
-            conn.query_drop(split.create.as_str())
+            conn.query_drop(definition_bytes(&split.create))
                 .await
                 .ctx(|| format!("creating table {}", qualified(&db.name, &t.name)))?;
             deferred.insert((d, t_no), split);
