@@ -61,6 +61,8 @@ pub struct TableInfo {
     pub estimated_bytes: u64,
     /// The server's estimate of rows.
     pub estimated_rows: u64,
+    /// The server's estimate of the indexes' size.
+    pub estimated_index_bytes: u64,
     /// Columns in order.
     pub columns: Vec<Column>,
     /// Primary key first, then other unique keys.
@@ -152,7 +154,7 @@ pub async fn list_tables(conn: &mut Conn, db: &str) -> Result<Vec<TableInfo>> {
     let rows: Vec<Row> = conn
         .exec(
             "SELECT t.TABLE_NAME, t.TABLE_TYPE, COALESCE(t.ENGINE, ''), COALESCE(e.TRANSACTIONS, 'NO'), \
-             COALESCE(t.DATA_LENGTH, 0), COALESCE(t.TABLE_ROWS, 0) \
+             COALESCE(t.DATA_LENGTH, 0), COALESCE(t.TABLE_ROWS, 0), COALESCE(t.INDEX_LENGTH, 0) \
              FROM information_schema.TABLES t LEFT JOIN information_schema.ENGINES e ON e.ENGINE = t.ENGINE \
              WHERE t.TABLE_SCHEMA = ? AND t.TABLE_TYPE IN ('BASE TABLE', 'SYSTEM VERSIONED') ORDER BY t.TABLE_NAME",
             (db,),
@@ -174,6 +176,7 @@ pub async fn list_tables(conn: &mut Conn, db: &str) -> Result<Vec<TableInfo>> {
                 transactional: text(r, 3).as_deref() == Some("YES"),
                 estimated_bytes: text(r, 4).and_then(|v| v.parse().ok()).unwrap_or(0),
                 estimated_rows: text(r, 5).and_then(|v| v.parse().ok()).unwrap_or(0),
+                estimated_index_bytes: text(r, 6).and_then(|v| v.parse().ok()).unwrap_or(0),
                 name,
             }
         })
@@ -360,6 +363,7 @@ pub async fn views(conn: &mut Conn, db: &str) -> Result<Vec<StoredObject>> {
             collation_connection: text(&row, 3).unwrap_or_default(),
             database_collation: None,
             time_zone: None,
+            table: None,
         });
     }
     Ok(out)
@@ -405,6 +409,7 @@ pub async fn routines(conn: &mut Conn, db: &str) -> Result<Vec<StoredObject>> {
             collation_connection: text(&row, 4).unwrap_or_default(),
             database_collation: text(&row, 5),
             time_zone: None,
+            table: None,
         });
     }
     Ok(out)
@@ -412,16 +417,16 @@ pub async fn routines(conn: &mut Conn, db: &str) -> Result<Vec<StoredObject>> {
 
 /// Triggers in their action order per table.
 pub async fn triggers(conn: &mut Conn, db: &str) -> Result<Vec<StoredObject>> {
-    let names: Vec<String> = conn
+    let names: Vec<(String, String)> = conn
         .exec(
-            "SELECT TRIGGER_NAME FROM information_schema.TRIGGERS WHERE TRIGGER_SCHEMA = ? \
+            "SELECT TRIGGER_NAME, EVENT_OBJECT_TABLE FROM information_schema.TRIGGERS WHERE TRIGGER_SCHEMA = ? \
              ORDER BY EVENT_OBJECT_TABLE, ACTION_TIMING, EVENT_MANIPULATION, ACTION_ORDER",
             (db,),
         )
         .await
         .ctx(|| format!("listing the triggers of {}", ident(db)))?;
     let mut out = Vec::new();
-    for name in names {
+    for (name, table) in names {
         let stmt = format!("SHOW CREATE TRIGGER {}", qualified(db, &name));
         let row = first_row(conn, &stmt).await?;
         // Trigger, sql_mode, SQL Original Statement, character_set_client, collation_connection, Database Collation
@@ -434,6 +439,7 @@ pub async fn triggers(conn: &mut Conn, db: &str) -> Result<Vec<StoredObject>> {
             collation_connection: text(&row, 4).unwrap_or_default(),
             database_collation: text(&row, 5),
             time_zone: None,
+            table: Some(table),
         });
     }
     Ok(out)
@@ -462,6 +468,7 @@ pub async fn events(conn: &mut Conn, db: &str) -> Result<Vec<StoredObject>> {
             character_set_client: text(&row, 4).unwrap_or_default(),
             collation_connection: text(&row, 5).unwrap_or_default(),
             database_collation: text(&row, 6),
+            table: None,
         });
     }
     Ok(out)
@@ -554,6 +561,7 @@ mod tests {
             system_versioned: false,
             estimated_bytes: 0,
             estimated_rows: 0,
+            estimated_index_bytes: 0,
             columns: vec![
                 col("a", "bit", false),
                 col("g", "int", true),

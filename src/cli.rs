@@ -94,6 +94,9 @@ pub struct DumpArgs {
     /// Cap on raw bytes read per second over all sessions (K, M, G suffixes).
     #[arg(long)]
     pub max_rate: Option<String>,
+    /// Progress display: auto, bar, lines, json or none.
+    #[arg(long, default_value = "auto")]
+    pub progress: String,
     /// Only errors on stderr.
     #[arg(short = 'q', long)]
     pub quiet: bool,
@@ -120,6 +123,26 @@ pub struct RestoreArgs {
     /// each table's data is loaded.
     #[arg(long)]
     pub keep_indexes: bool,
+    /// Continue an interrupted restore of this dump into this target (files already
+    /// loaded, as recorded in `mysnap`.`restore_journal` on the target, are skipped).
+    #[arg(long)]
+    pub resume: bool,
+    /// Restore only objects whose `db.name` matches this glob (repeatable; * and ?).
+    #[arg(long)]
+    pub include: Vec<String>,
+    /// Leave out objects whose `db.name` matches this glob (repeatable).
+    #[arg(long)]
+    pub exclude: Vec<String>,
+    /// Restore database SRC as DST (repeatable); views, triggers and routines that name
+    /// SRC follow.
+    #[arg(long, value_name = "SRC=DST")]
+    pub rename: Vec<String>,
+    /// Print what would be restored and how long it should take; change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Progress display: auto, bar, lines, json or none.
+    #[arg(long, default_value = "auto")]
+    pub progress: String,
     /// Only errors on stderr.
     #[arg(short = 'q', long)]
     pub quiet: bool,

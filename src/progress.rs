@@ -1,5 +1,7 @@
 //! Progress reporting. The engine reports through the [`Progress`] trait; front ends are
-//! indicatif bars on a terminal, a summary line every few seconds otherwise, or nothing.
+//! indicatif bars on a terminal, a line every few seconds for logs, JSON lines for
+//! machines, or nothing. Every ETA comes from bytes: remaining bytes over the byte rate
+//! of this run.
 
 use std::io::IsTerminal;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -10,9 +12,10 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 /// What the engine tells about its progress.
 pub trait Progress: Send + Sync {
-    /// A phase begins with this many raw bytes and tables to go.
-    fn begin(&self, phase: &str, total_bytes: u64, total_tables: u64);
-    /// Raw bytes and rows done since the last call.
+    /// A phase begins: `total_bytes` of work (raw data, plus index work on restore),
+    /// `done_bytes` of it already done by an earlier run (resume), and tables to go.
+    fn begin(&self, phase: &str, total_bytes: u64, done_bytes: u64, total_tables: u64);
+    /// Bytes and rows done since the last call.
     fn advance(&self, bytes: u64, rows: u64);
     /// A table is complete.
     fn table_done(&self);
@@ -22,41 +25,45 @@ pub trait Progress: Send + Sync {
     fn end(&self);
 }
 
-/// Counters shared by the front ends.
-#[derive(Default)]
-struct Counters {
-    total_bytes: AtomicU64,
-    total_tables: AtomicU64,
-    bytes: AtomicU64,
-    rows: AtomicU64,
-    tables: AtomicU64,
-}
-
-impl Counters {
-    fn reset(&self, total_bytes: u64, total_tables: u64) {
-        self.total_bytes.store(total_bytes, Ordering::Relaxed);
-        self.total_tables.store(total_tables, Ordering::Relaxed);
-        self.bytes.store(0, Ordering::Relaxed);
-        self.rows.store(0, Ordering::Relaxed);
-        self.tables.store(0, Ordering::Relaxed);
-    }
-}
-
-/// How progress is shown.
+/// How progress is shown (`--progress`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Display {
-    /// Bars when stderr is a terminal, else periodic lines.
+    /// Bars when stderr is a terminal, else lines.
     Auto,
-    /// Only errors.
+    /// indicatif bars.
+    Bars,
+    /// A summary line every 10 s on stderr.
+    Lines,
+    /// A JSON object per line every 2 s on stderr.
+    Json,
+    /// Nothing.
     Quiet,
+}
+
+impl std::str::FromStr for Display {
+    type Err = crate::Error;
+    fn from_str(s: &str) -> crate::Result<Self> {
+        match s {
+            "auto" => Ok(Display::Auto),
+            "bar" | "bars" => Ok(Display::Bars),
+            "lines" | "log" => Ok(Display::Lines),
+            "json" => Ok(Display::Json),
+            "none" | "quiet" => Ok(Display::Quiet),
+            _ => Err(crate::Error::Invalid(format!(
+                "unknown --progress '{s}': use auto, bar, lines, json or none"
+            ))),
+        }
+    }
 }
 
 /// Builds the front end for this process's stderr.
 pub fn for_stderr(display: Display) -> Box<dyn Progress> {
     match display {
         Display::Quiet => Box::new(Silent),
+        Display::Bars => Box::new(Bars::new()),
         Display::Auto if std::io::stderr().is_terminal() => Box::new(Bars::new()),
-        Display::Auto => Box::new(Lines::new(Duration::from_secs(10))),
+        Display::Auto | Display::Lines => Box::new(Periodic::new(Duration::from_secs(10), false)),
+        Display::Json => Box::new(Periodic::new(Duration::from_secs(2), true)),
     }
 }
 
@@ -64,11 +71,73 @@ pub fn for_stderr(display: Display) -> Box<dyn Progress> {
 pub struct Silent;
 
 impl Progress for Silent {
-    fn begin(&self, _: &str, _: u64, _: u64) {}
+    fn begin(&self, _: &str, _: u64, _: u64, _: u64) {}
     fn advance(&self, _: u64, _: u64) {}
     fn table_done(&self) {}
     fn note(&self, _: &str) {}
     fn end(&self) {}
+}
+
+/// Counters shared by the front ends, and the byte-based estimate.
+#[derive(Default)]
+pub struct Counters {
+    total_bytes: AtomicU64,
+    start_bytes: AtomicU64,
+    bytes: AtomicU64,
+    rows: AtomicU64,
+    tables: AtomicU64,
+    total_tables: AtomicU64,
+}
+
+/// One reading of the counters.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Snapshot {
+    /// Work done, including what an earlier run did.
+    pub done_bytes: u64,
+    /// All the work; never below `done_bytes`.
+    pub total_bytes: u64,
+    /// Rows done in this run.
+    pub rows: u64,
+    /// Tables complete.
+    pub tables: u64,
+    /// Tables in all.
+    pub total_tables: u64,
+    /// Bytes per second in this run.
+    pub rate: f64,
+    /// Seconds to go at that rate, when there is a rate.
+    pub eta: Option<f64>,
+}
+
+impl Counters {
+    fn reset(&self, total: u64, done: u64, tables: u64) {
+        self.total_bytes.store(total, Ordering::Relaxed);
+        self.start_bytes.store(done, Ordering::Relaxed);
+        self.bytes.store(done, Ordering::Relaxed);
+        self.rows.store(0, Ordering::Relaxed);
+        self.tables.store(0, Ordering::Relaxed);
+        self.total_tables.store(tables, Ordering::Relaxed);
+    }
+
+    fn read(&self, elapsed: Duration) -> Snapshot {
+        let done = self.bytes.load(Ordering::Relaxed);
+        let total = self.total_bytes.load(Ordering::Relaxed).max(done);
+        let this_run = done - self.start_bytes.load(Ordering::Relaxed).min(done);
+        let secs = elapsed.as_secs_f64();
+        let rate = if secs > 0.0 {
+            this_run as f64 / secs
+        } else {
+            0.0
+        };
+        Snapshot {
+            done_bytes: done,
+            total_bytes: total,
+            rows: self.rows.load(Ordering::Relaxed),
+            tables: self.tables.load(Ordering::Relaxed),
+            total_tables: self.total_tables.load(Ordering::Relaxed),
+            rate,
+            eta: (rate > 0.0).then(|| (total - done) as f64 / rate),
+        }
+    }
 }
 
 /// An indicatif bar: bytes of the total, rows, tables, rate and ETA from bytes.
@@ -105,10 +174,11 @@ impl Bars {
 }
 
 impl Progress for Bars {
-    fn begin(&self, phase: &str, total_bytes: u64, total_tables: u64) {
-        self.counters.reset(total_bytes, total_tables);
+    fn begin(&self, phase: &str, total_bytes: u64, done_bytes: u64, total_tables: u64) {
+        self.counters.reset(total_bytes, done_bytes, total_tables);
         self.bar.reset();
-        self.bar.set_length(total_bytes);
+        self.bar.set_length(total_bytes.max(done_bytes));
+        self.bar.set_position(done_bytes);
         self.bar.set_prefix(phase.to_string());
         self.bar.enable_steady_tick(Duration::from_millis(200));
         self.refresh_message();
@@ -116,7 +186,7 @@ impl Progress for Bars {
     fn advance(&self, bytes: u64, rows: u64) {
         let done = self.counters.bytes.fetch_add(bytes, Ordering::Relaxed) + bytes;
         self.counters.rows.fetch_add(rows, Ordering::Relaxed);
-        // The dump's total is the server's estimate: grow it rather than pass 100%.
+        // A dump's total is the server's estimate: grow it rather than pass 100%.
         if done > self.bar.length().unwrap_or(0) {
             self.bar.set_length(done);
         }
@@ -135,54 +205,64 @@ impl Progress for Bars {
     }
 }
 
-/// A line on stderr every `every`, and at the end of each phase.
-pub struct Lines {
+/// A line (text or JSON) on stderr every `every`, and at the end of each phase.
+pub struct Periodic {
     counters: Counters,
     phase: Mutex<(String, Instant, Instant)>,
     every: Duration,
+    json: bool,
 }
 
-impl Lines {
-    fn new(every: Duration) -> Self {
+impl Periodic {
+    fn new(every: Duration, json: bool) -> Self {
         let now = Instant::now();
-        Lines {
+        Periodic {
             counters: Counters::default(),
             phase: Mutex::new((String::new(), now, now)),
             every,
+            json,
         }
     }
 
-    fn line(&self, phase: &str, started: Instant) -> String {
-        let c = &self.counters;
-        let bytes = c.bytes.load(Ordering::Relaxed);
-        let total = c.total_bytes.load(Ordering::Relaxed).max(bytes);
-        let secs = started.elapsed().as_secs_f64().max(0.001);
-        let rate = bytes as f64 / secs;
-        let eta = if rate > 0.0 && total > bytes {
-            format!("{:.0}s", (total - bytes) as f64 / rate)
+    fn print(&self, phase: &str, started: Instant) {
+        let elapsed = started.elapsed();
+        let s = self.counters.read(elapsed);
+        if self.json {
+            let line = serde_json::json!({
+                "phase": phase,
+                "elapsed_s": (elapsed.as_secs_f64() * 1000.0).round() / 1000.0,
+                "done_bytes": s.done_bytes,
+                "total_bytes": s.total_bytes,
+                "rows": s.rows,
+                "tables_done": s.tables,
+                "tables_total": s.total_tables,
+                "bytes_per_s": s.rate.round(),
+                "eta_s": s.eta.map(|e| (e * 10.0).round() / 10.0),
+            });
+            eprintln!("{line}");
+            return;
+        }
+        let pct = if s.total_bytes > 0 {
+            s.done_bytes as f64 * 100.0 / s.total_bytes as f64
         } else {
-            "-".into()
+            100.0
         };
-        format!(
-            "{phase}: {:.1}/{:.1} MiB ({:.0}%), {} rows, tables {}/{}, {:.1} MiB/s, ETA {eta}",
-            bytes as f64 / 1048576.0,
-            total as f64 / 1048576.0,
-            if total > 0 {
-                bytes as f64 * 100.0 / total as f64
-            } else {
-                100.0
-            },
-            c.rows.load(Ordering::Relaxed),
-            c.tables.load(Ordering::Relaxed),
-            c.total_tables.load(Ordering::Relaxed),
-            rate / 1048576.0
-        )
+        eprintln!(
+            "{phase}: {:.1}/{:.1} MiB ({pct:.0}%), {} rows, tables {}/{}, {:.1} MiB/s, ETA {}",
+            s.done_bytes as f64 / 1048576.0,
+            s.total_bytes as f64 / 1048576.0,
+            s.rows,
+            s.tables,
+            s.total_tables,
+            s.rate / 1048576.0,
+            s.eta.map_or("-".to_string(), |e| format!("{e:.0}s"))
+        );
     }
 }
 
-impl Progress for Lines {
-    fn begin(&self, phase: &str, total_bytes: u64, total_tables: u64) {
-        self.counters.reset(total_bytes, total_tables);
+impl Progress for Periodic {
+    fn begin(&self, phase: &str, total_bytes: u64, done_bytes: u64, total_tables: u64) {
+        self.counters.reset(total_bytes, done_bytes, total_tables);
         let now = Instant::now();
         *self.phase.lock().expect("phase") = (phase.to_string(), now, now);
     }
@@ -192,17 +272,41 @@ impl Progress for Lines {
         let mut p = self.phase.lock().expect("phase");
         if p.2.elapsed() >= self.every {
             p.2 = Instant::now();
-            eprintln!("{}", self.line(&p.0, p.1));
+            self.print(&p.0, p.1);
         }
     }
     fn table_done(&self) {
         self.counters.tables.fetch_add(1, Ordering::Relaxed);
     }
     fn note(&self, line: &str) {
-        eprintln!("{line}");
+        if self.json {
+            eprintln!("{}", serde_json::json!({ "note": line }));
+        } else {
+            eprintln!("{line}");
+        }
     }
     fn end(&self) {
         let p = self.phase.lock().expect("phase");
-        eprintln!("{}", self.line(&p.0, p.1));
+        self.print(&p.0, p.1);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn eta_comes_from_this_run_bytes_and_never_passes_the_total() {
+        let c = Counters::default();
+        c.reset(1000, 400, 3);
+        c.bytes.fetch_add(300, Ordering::Relaxed);
+        let s = c.read(Duration::from_secs(3));
+        // 300 bytes in 3 s is 100 B/s, not (700 / 3): resumed bytes do not count.
+        assert_eq!(s.rate, 100.0);
+        assert_eq!(s.eta, Some(3.0));
+        c.bytes.fetch_add(900, Ordering::Relaxed);
+        let s = c.read(Duration::from_secs(4));
+        assert_eq!(s.total_bytes, s.done_bytes);
+        assert_eq!(s.eta, Some(0.0));
     }
 }

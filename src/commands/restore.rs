@@ -4,32 +4,47 @@ use std::sync::Arc;
 
 use anyhow::Result;
 use mysnap::progress::{self, Display};
-use mysnap::restore::{self, Existing, RestoreOptions};
+use mysnap::restore::{self, select::Selection, Existing, RestoreOptions};
 
 use super::{connector, mib};
 use crate::cli::RestoreArgs;
 
-/// Validates the flags, runs the restore, prints a summary.
+/// Validates the flags, runs the restore (or plans it), prints a summary.
 pub async fn run(args: RestoreArgs) -> Result<()> {
     let existing: Existing = args.existing.parse()?;
+    let display: Display = if args.quiet {
+        Display::Quiet
+    } else {
+        args.progress.parse()?
+    };
     let options = RestoreOptions {
         dir: args.dir.clone(),
         threads: args.threads,
         existing,
         write_binlog: !args.skip_binlog,
         defer_indexes: !args.keep_indexes,
+        resume: args.resume,
+        selection: Selection::parse(&args.include, &args.exclude, &args.rename)?,
     };
+    // Every check that needs no server runs before a connection is opened.
+    restore::prepare(&options)?;
     let connector = connector(&args.connection)?;
-    let display = if args.quiet {
-        Display::Quiet
-    } else {
-        Display::Auto
-    };
+    if args.dry_run {
+        return print_plan(restore::dry_run(&connector, &options).await?);
+    }
     let progress: Arc<dyn progress::Progress> = Arc::from(progress::for_stderr(display));
     let s = restore::run(&connector, &options, progress).await?;
     if !args.quiet {
+        let resumed = if s.resumed_files > 0 {
+            format!(
+                " ({} files loaded by the interrupted run skipped)",
+                s.resumed_files
+            )
+        } else {
+            String::new()
+        };
         println!(
-            "restored {} tables, {} rows, {} in {:.1} s from {}",
+            "restored {} tables, {} rows, {} in {:.1} s from {}{resumed}",
             s.tables,
             s.rows,
             mib(s.raw_bytes),
@@ -37,5 +52,38 @@ pub async fn run(args: RestoreArgs) -> Result<()> {
             args.dir.display()
         );
     }
+    Ok(())
+}
+
+fn print_plan(plan: restore::DryRun) -> Result<()> {
+    let m = &plan.manifest;
+    println!("dry run: nothing is changed");
+    for db in &m.databases {
+        let files: usize = db.tables.iter().map(|t| t.files.len()).sum();
+        let bytes: u64 = db.tables.iter().map(|t| t.raw_bytes).sum();
+        println!(
+            "database {}: {} tables ({} files, {}), {} sequences, {} views, {} routines, {} triggers, {} events",
+            db.name,
+            db.tables.len(),
+            files,
+            mib(bytes),
+            db.sequences.len(),
+            db.views.len(),
+            db.routines.len(),
+            db.triggers.len(),
+            db.events.len()
+        );
+    }
+    let secs = plan.work_bytes as f64 / plan.rate;
+    println!(
+        "total: {} tables, {} files, {} rows, {} of data; predicted {:.0} s at {:.1} MiB/s ({})",
+        m.totals.tables,
+        m.totals.files,
+        m.totals.rows,
+        mib(m.totals.raw_bytes),
+        secs,
+        plan.rate / 1048576.0,
+        plan.rate_source
+    );
     Ok(())
 }

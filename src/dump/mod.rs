@@ -194,7 +194,7 @@ pub async fn run(
         estimated_bytes,
     };
     let total_estimate: u64 = tables.iter().map(|t| t.estimated_bytes).sum();
-    progress.begin("dump", total_estimate, tables.len() as u64);
+    progress.begin("dump", total_estimate, 0, tables.len() as u64);
 
     // Non-transactional tables first, while the lock (if any) still holds writes.
     let mut results: BTreeMap<(usize, usize), Vec<DataFile>> = BTreeMap::new();
@@ -343,6 +343,7 @@ async fn read_definitions(
                 history: t.system_versioned,
                 rows: 0,
                 raw_bytes: 0,
+                index_bytes: t.estimated_index_bytes,
                 chunk_key: plan::chunk_key(t)
                     .map(|(k, _)| k.columns.clone())
                     .unwrap_or_default(),

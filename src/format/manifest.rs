@@ -171,6 +171,9 @@ pub struct Table {
     pub rows: u64,
     /// Raw (uncompressed) bytes over all data files.
     pub raw_bytes: u64,
+    /// The server's estimate of the table's index size, for the restore's ETA.
+    #[serde(default)]
+    pub index_bytes: u64,
     /// The key the table was split on, if any.
     pub chunk_key: Vec<String>,
     /// Data files, in key order.
@@ -259,6 +262,9 @@ pub struct StoredObject {
     pub database_collation: Option<String>,
     /// The time zone at creation (events).
     pub time_zone: Option<String>,
+    /// The table a trigger belongs to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub table: Option<String>,
 }
 
 /// A database object named by its database.

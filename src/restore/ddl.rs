@@ -26,7 +26,14 @@ impl SplitTable {
     }
 }
 
-fn alter(table: &str, clauses: &[String]) -> Option<String> {
+/// The name of an index or constraint clause: the first quoted identifier
+/// (``KEY `k` (...)``, ``CONSTRAINT `fk` FOREIGN KEY ...``).
+pub fn clause_name(clause: &str) -> Option<String> {
+    index_columns(&format!("x ({clause}")).into_iter().next()
+}
+
+/// `ALTER TABLE ... ADD` for clauses, if any.
+pub fn alter(table: &str, clauses: &[String]) -> Option<String> {
     if clauses.is_empty() {
         return None;
     }
@@ -281,6 +288,18 @@ PARTITIONS 2";
         assert_eq!(
             s.create,
             "CREATE TABLE `line\nbreak` (\n  `a,(b` int(11) NOT NULL DEFAULT 0 COMMENT 'x),\\' KEY y',\n  `c` int(11) DEFAULT NULL,\n  PRIMARY KEY (`a,(b`)\n) ENGINE=InnoDB"
+        );
+    }
+
+    #[test]
+    fn clause_names_are_the_first_identifier() {
+        assert_eq!(
+            clause_name("UNIQUE KEY `u``x` (`a`)").as_deref(),
+            Some("u`x")
+        );
+        assert_eq!(
+            clause_name("CONSTRAINT `fk` FOREIGN KEY (`d`) REFERENCES `es` (`id`)").as_deref(),
+            Some("fk")
         );
     }
 

@@ -3,6 +3,7 @@
 
 use std::io::Read;
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use bytes::Bytes;
 use futures_util::stream::StreamExt;
@@ -14,6 +15,7 @@ use crate::error::{Error, Result, SqlContext};
 use crate::format::manifest::{ColumnEncoding, DataColumn, DataFile};
 use crate::format::rowtext::LOAD_DATA_FORMAT;
 use crate::format::Codec;
+use crate::progress::Progress;
 use crate::sql::{ident, qualified};
 
 const READ_BLOCK: usize = 256 * 1024;
@@ -48,15 +50,59 @@ pub fn load_statement(db: &str, table: &str, columns: &[DataColumn]) -> String {
     )
 }
 
+/// How a file's load is wrapped.
+pub struct LoadContext<'a> {
+    /// Journal statement to run in the same transaction, if the restore is journaled.
+    pub journal_sql: Option<String>,
+    /// Whether the table's engine is transactional (the load and its journal row commit
+    /// together); otherwise the journal row follows the load.
+    pub transactional: bool,
+    /// Where streamed bytes are reported.
+    pub progress: &'a Arc<dyn Progress>,
+}
+
 /// Loads one file on `conn`; checks the row count and that the server raised no warning
-/// (a warning means a value did not go in exactly).
+/// (a warning means a value did not go in exactly). Reports raw bytes as they stream.
 pub async fn load_file(
     conn: &mut Conn,
     path: PathBuf,
     codec: Codec,
     file: &DataFile,
     statement: &str,
+    context: LoadContext<'_>,
 ) -> Result<u64> {
+    let what = || format!("loading {}", path.display());
+    if context.transactional {
+        conn.query_drop("START TRANSACTION").await.ctx(what)?;
+    }
+    let loaded = match stream_load(conn, &path, codec, file, statement, context.progress).await {
+        Ok(n) => n,
+        Err(e) => {
+            if context.transactional {
+                let _ = conn.query_drop("ROLLBACK").await;
+            }
+            return Err(e);
+        }
+    };
+    if let Some(sql) = &context.journal_sql {
+        conn.query_drop(sql.as_str()).await.ctx(what)?;
+    }
+    if context.transactional {
+        conn.query_drop("COMMIT").await.ctx(what)?;
+    }
+    Ok(loaded)
+}
+
+async fn stream_load(
+    conn: &mut Conn,
+    path: &std::path::Path,
+    codec: Codec,
+    file: &DataFile,
+    statement: &str,
+    progress: &Arc<dyn Progress>,
+) -> Result<u64> {
+    let path = path.to_path_buf();
+    let progress = progress.clone();
     let (tx, rx) = mpsc::channel::<std::io::Result<Bytes>>(4);
     let reader_path = path.clone();
     let reader = tokio::task::spawn_blocking(move || {
@@ -70,6 +116,7 @@ pub async fn load_file(
                     return Ok(());
                 }
                 buf.truncate(n);
+                progress.advance(n as u64, 0);
                 if tx.blocking_send(Ok(Bytes::from(buf))).is_err() {
                     return Ok(());
                 }

@@ -15,7 +15,12 @@ pub fn verify_files(dir: &Path, manifest: &Manifest, threads: usize) -> Result<(
         .data_files()
         .map(|(_, _, f)| (f.path.clone(), f.stored_bytes, f.sha256.clone()))
         .collect();
-    let files = Arc::new(files);
+    verify_listed(dir, &files, threads)
+}
+
+/// Verifies the listed files as (path, size, sha256).
+pub fn verify_listed(dir: &Path, files: &[(String, u64, String)], threads: usize) -> Result<()> {
+    let files = Arc::new(files.to_vec());
     let next = Arc::new(AtomicUsize::new(0));
     let handles: Vec<_> = (0..threads.max(1))
         .map(|_| {

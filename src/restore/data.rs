@@ -1,0 +1,162 @@
+//! Loading data files on N sessions, largest first across all tables, and adding each
+//! table's deferred indexes as soon as its last file is in, while the others go on.
+
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+
+use mysql_async::prelude::Queryable;
+use mysql_async::Conn;
+use tokio::task::JoinSet;
+
+use super::journal::{file_item, Journal};
+use super::{ddl, loader, schema, TableKey};
+use crate::connect::Connector;
+use crate::error::{Error, Result, SqlContext};
+use crate::format::Manifest;
+use crate::progress::Progress;
+use crate::sql::qualified;
+
+/// What the loaders share.
+pub struct LoadPlan {
+    /// The (selected, renamed) manifest.
+    pub manifest: Arc<Manifest>,
+    /// The dump directory.
+    pub dir: PathBuf,
+    /// Deferred clauses per table.
+    pub deferred: Arc<HashMap<TableKey, ddl::SplitTable>>,
+    /// Files already loaded by an interrupted run.
+    pub done: HashSet<String>,
+    /// The journal, when the restore is journaled.
+    pub journal: Option<Journal>,
+    /// Work units of a table's index build (its index bytes), for progress.
+    pub index_units: HashMap<TableKey, u64>,
+}
+
+/// A data file by (database, table, file) position in the manifest.
+type FileKey = (usize, usize, usize);
+
+/// Files still to load, largest first, and the count per table.
+fn pending(plan: &LoadPlan) -> (Vec<FileKey>, HashMap<TableKey, usize>) {
+    let m = &plan.manifest;
+    let mut jobs = Vec::new();
+    let mut left = HashMap::new();
+    for (d, db) in m.databases.iter().enumerate() {
+        for (t, table) in db.tables.iter().enumerate() {
+            let todo: Vec<usize> = (0..table.files.len())
+                .filter(|&f| !plan.done.contains(&file_item(&table.files[f].path)))
+                .collect();
+            left.insert((d, t), todo.len());
+            jobs.extend(todo.into_iter().map(|f| (d, t, f)));
+        }
+    }
+    jobs.sort_by_key(|&(d, t, f)| std::cmp::Reverse(m.databases[d].tables[t].files[f].raw_bytes));
+    (jobs, left)
+}
+
+/// Adds a table's deferred indexes that are not there yet, and reports the work.
+async fn finish_table(
+    conn: &mut Conn,
+    plan: &LoadPlan,
+    key: TableKey,
+    progress: &Arc<dyn Progress>,
+) -> Result<()> {
+    let db = &plan.manifest.databases[key.0];
+    let table = &db.tables[key.1];
+    if let Some(split) = plan.deferred.get(&key) {
+        let missing =
+            schema::missing_clauses(conn, &db.name, &table.name, &split.indexes, false).await?;
+        let name = qualified(&db.name, &table.name);
+        if let Some(sql) = ddl::alter(&name, &missing) {
+            conn.query_drop(sql.as_str())
+                .await
+                .ctx(|| format!("adding the indexes of {name}"))?;
+        }
+    }
+    progress.advance(plan.index_units.get(&key).copied().unwrap_or(0), 0);
+    progress.table_done();
+    Ok(())
+}
+
+/// Loads every pending file; returns rows and raw bytes loaded in this run.
+pub async fn load(
+    connector: &Connector,
+    init: &[String],
+    plan: Arc<LoadPlan>,
+    threads: usize,
+    progress: Arc<dyn Progress>,
+) -> Result<(u64, u64)> {
+    let (jobs, left) = pending(&plan);
+    // Tables with nothing left to load (empty, or loaded before an interruption) only
+    // need their indexes.
+    let ready: Vec<TableKey> = left
+        .iter()
+        .filter(|(_, &n)| n == 0)
+        .map(|(k, _)| *k)
+        .collect();
+    let sessions = threads.min(jobs.len()).max(1);
+    let mut conns = Vec::new();
+    for _ in 0..sessions {
+        conns.push(connector.connect(init).await?);
+    }
+    for key in ready {
+        finish_table(&mut conns[0], &plan, key, &progress).await?;
+    }
+    let queue = Arc::new(Mutex::new(VecDeque::from(jobs)));
+    let left = Arc::new(Mutex::new(left));
+    let mut set = JoinSet::new();
+    for mut conn in conns {
+        let (queue, left, plan, progress) =
+            (queue.clone(), left.clone(), plan.clone(), progress.clone());
+        set.spawn(async move {
+            let (mut rows, mut bytes) = (0u64, 0u64);
+            loop {
+                let next = queue.lock().expect("queue").pop_front();
+                let Some((d, t, f)) = next else { break };
+                let db = &plan.manifest.databases[d];
+                let table = &db.tables[t];
+                let file = &table.files[f];
+                let stmt = loader::load_statement(&db.name, &table.name, &table.columns);
+                let context = loader::LoadContext {
+                    journal_sql: plan
+                        .journal
+                        .as_ref()
+                        .map(|j| j.record_sql(&file_item(&file.path))),
+                    transactional: table.transactional,
+                    progress: &progress,
+                };
+                let path = plan.dir.join(&file.path);
+                rows += loader::load_file(
+                    &mut conn,
+                    path,
+                    plan.manifest.options.compression,
+                    file,
+                    &stmt,
+                    context,
+                )
+                .await?;
+                bytes += file.raw_bytes;
+                progress.advance(0, file.rows);
+                let complete = {
+                    let mut left = left.lock().expect("files left");
+                    let n = left.get_mut(&(d, t)).expect("table");
+                    *n -= 1;
+                    *n == 0
+                };
+                if complete {
+                    finish_table(&mut conn, &plan, (d, t), &progress).await?;
+                }
+            }
+            let _ = conn.disconnect().await;
+            Ok::<_, Error>((rows, bytes))
+        });
+    }
+    let (mut rows, mut bytes) = (0, 0);
+    while let Some(joined) = set.join_next().await {
+        // The first failure ends the restore; dropping the set closes the other sessions.
+        let (r, b) = joined.map_err(|e| Error::Dump(format!("loader failed: {e}")))??;
+        rows += r;
+        bytes += b;
+    }
+    Ok((rows, bytes))
+}

@@ -1,0 +1,194 @@
+//! What already exists on the target, conflicts with the dump, and creating databases,
+//! sequences and tables (tables without the indexes that are added after the data).
+
+use std::collections::{HashMap, HashSet};
+
+use mysql_async::prelude::Queryable;
+use mysql_async::Conn;
+
+use super::{ddl, run_sql, Existing, TableKey};
+use crate::catalog::definition_bytes;
+use crate::error::{Error, Result, SqlContext};
+use crate::format::Manifest;
+use crate::sql::{ident, qualified};
+
+/// Objects on the target with the names the dump would create, as (kind, db, name).
+pub type ObjectSet = HashSet<(String, String, String)>;
+
+fn has(set: &ObjectSet, kind: &str, db: &str, name: &str) -> bool {
+    set.contains(&(kind.to_string(), db.to_string(), name.to_string()))
+}
+
+/// Lists the target's objects in the dump's databases.
+pub async fn existing_objects(conn: &mut Conn, manifest: &Manifest) -> Result<ObjectSet> {
+    let mut out = HashSet::new();
+    for db in &manifest.databases {
+        let rows: Vec<(String, String)> = conn
+            .exec(
+                "SELECT IF(TABLE_TYPE = 'VIEW', 'VIEW', 'TABLE'), TABLE_NAME FROM information_schema.TABLES WHERE TABLE_SCHEMA = ? \
+                 UNION ALL SELECT ROUTINE_TYPE, ROUTINE_NAME FROM information_schema.ROUTINES WHERE ROUTINE_SCHEMA = ? \
+                 UNION ALL SELECT 'TRIGGER', TRIGGER_NAME FROM information_schema.TRIGGERS WHERE TRIGGER_SCHEMA = ? \
+                 UNION ALL SELECT 'EVENT', EVENT_NAME FROM information_schema.EVENTS WHERE EVENT_SCHEMA = ?",
+                (&db.name, &db.name, &db.name, &db.name),
+            )
+            .await
+            .ctx(|| format!("listing objects of {} on the target", ident(&db.name)))?;
+        out.extend(rows.into_iter().map(|(k, n)| (k, db.name.clone(), n)));
+    }
+    Ok(out)
+}
+
+/// Every object the dump creates, as (kind, db, name); sequences count as tables.
+fn dump_objects(manifest: &Manifest) -> Vec<(String, String, String)> {
+    let mut out = Vec::new();
+    for db in &manifest.databases {
+        let d = || db.name.clone();
+        out.extend(
+            db.tables
+                .iter()
+                .map(|t| ("TABLE".into(), d(), t.name.clone())),
+        );
+        out.extend(
+            db.sequences
+                .iter()
+                .map(|s| ("TABLE".into(), d(), s.name.clone())),
+        );
+        for o in db
+            .views
+            .iter()
+            .chain(&db.routines)
+            .chain(&db.triggers)
+            .chain(&db.events)
+        {
+            out.push((o.kind.clone(), d(), o.name.clone()));
+        }
+    }
+    out
+}
+
+/// Under `fail`, any object of the dump that exists on the target stops the restore
+/// before anything is written.
+pub fn check_conflicts(manifest: &Manifest, existing: &ObjectSet, policy: Existing) -> Result<()> {
+    if policy != Existing::Fail {
+        return Ok(());
+    }
+    let clashes: Vec<String> = dump_objects(manifest)
+        .into_iter()
+        .filter(|(kind, db, name)| {
+            has(existing, kind, db, name)
+                // A view and a table share one namespace.
+                || (kind == "TABLE" && has(existing, "VIEW", db, name))
+                || (kind == "VIEW" && has(existing, "TABLE", db, name))
+        })
+        .map(|(kind, db, name)| format!("{} {}", kind.to_lowercase(), qualified(&db, &name)))
+        .collect();
+    match clashes.split_first() {
+        None => Ok(()),
+        Some((first, rest)) => Err(Error::Conflict(format!(
+            "{first} already exists on the target{}; nothing was changed. Use --existing=drop to replace, or --existing=append to load into existing tables",
+            if rest.is_empty() { String::new() } else { format!(" (and {} more)", rest.len()) }
+        ))),
+    }
+}
+
+/// Databases, then sequences (a table's DEFAULT may name one), then tables. A table that
+/// exists is kept when appending or resuming, replaced when dropping. Returns, for every
+/// table, the indexes and foreign keys still to add.
+pub async fn create(
+    conn: &mut Conn,
+    manifest: &Manifest,
+    existing: &ObjectSet,
+    policy: Existing,
+    resume: bool,
+    defer_indexes: bool,
+) -> Result<HashMap<TableKey, ddl::SplitTable>> {
+    let keep_existing = resume || policy == Existing::Append;
+    for db in &manifest.databases {
+        run_sql(
+            conn,
+            &format!(
+                "CREATE DATABASE IF NOT EXISTS {} CHARACTER SET {} COLLATE {}",
+                ident(&db.name),
+                db.charset,
+                db.collation
+            ),
+        )
+        .await?;
+        run_sql(conn, &format!("USE {}", ident(&db.name))).await?;
+        for s in &db.sequences {
+            if has(existing, "TABLE", &db.name, &s.name) {
+                if keep_existing {
+                    continue;
+                }
+                drop_any(conn, &db.name, &s.name).await?;
+            }
+            let q = qualified(&db.name, &s.name);
+            conn.query_drop(definition_bytes(&s.create_sql))
+                .await
+                .ctx(|| format!("creating sequence {q}"))?;
+            if !s.next_value.is_empty() {
+                run_sql(conn, &format!("DO SETVAL({q}, {}, 0)", s.next_value)).await?;
+            }
+        }
+    }
+    let mut deferred = HashMap::new();
+    for (d, db) in manifest.databases.iter().enumerate() {
+        run_sql(conn, &format!("USE {}", ident(&db.name))).await?;
+        for (t_no, t) in db.tables.iter().enumerate() {
+            let found = has(existing, "TABLE", &db.name, &t.name)
+                || has(existing, "VIEW", &db.name, &t.name);
+            // A table without data gets its indexes at once.
+            let split =
+                ddl::split_create_table(&t.create_sql, defer_indexes && !t.files.is_empty());
+            if found && keep_existing {
+                deferred.insert((d, t_no), split);
+                continue;
+            }
+            if found {
+                drop_any(conn, &db.name, &t.name).await?;
+            }
+            conn.query_drop(definition_bytes(&split.create))
+                .await
+                .ctx(|| format!("creating table {}", qualified(&db.name, &t.name)))?;
+            deferred.insert((d, t_no), split);
+        }
+    }
+    Ok(deferred)
+}
+
+/// Drops a table, sequence or view of that name.
+async fn drop_any(conn: &mut Conn, db: &str, name: &str) -> Result<()> {
+    let q = qualified(db, name);
+    run_sql(conn, &format!("DROP VIEW IF EXISTS {q}")).await?;
+    run_sql(conn, &format!("DROP TABLE IF EXISTS {q}")).await
+}
+
+/// The deferred clauses whose index or constraint name is not on the target yet: a
+/// resumed restore may find some already added.
+pub async fn missing_clauses(
+    conn: &mut Conn,
+    db: &str,
+    table: &str,
+    clauses: &[String],
+    foreign_keys: bool,
+) -> Result<Vec<String>> {
+    if clauses.is_empty() {
+        return Ok(Vec::new());
+    }
+    let sql = if foreign_keys {
+        "SELECT CONSTRAINT_NAME FROM information_schema.TABLE_CONSTRAINTS WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ? AND CONSTRAINT_TYPE = 'FOREIGN KEY'"
+    } else {
+        "SELECT DISTINCT INDEX_NAME FROM information_schema.STATISTICS WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ?"
+    };
+    let present: HashSet<String> = conn
+        .exec::<String, _, _>(sql, (db, table))
+        .await
+        .ctx(|| format!("reading the indexes of {}", qualified(db, table)))?
+        .into_iter()
+        .collect();
+    Ok(clauses
+        .iter()
+        .filter(|c| ddl::clause_name(c).is_none_or(|n| !present.contains(&n)))
+        .cloned()
+        .collect())
+}
