@@ -31,6 +31,8 @@ pub struct LoadPlan {
     pub journal: Option<Journal>,
     /// Work units of a table's index build (its index bytes), for progress.
     pub index_units: HashMap<TableKey, u64>,
+    /// How rows are sent.
+    pub method: loader::Method,
 }
 
 /// A data file by (database, table, file) position in the manifest.
@@ -116,8 +118,8 @@ pub async fn load(
                 let db = &plan.manifest.databases[d];
                 let table = &db.tables[t];
                 let file = &table.files[f];
-                let stmt = loader::load_statement(&db.name, &table.name, &table.columns);
                 let context = loader::LoadContext {
+                    method: plan.method,
                     journal_sql: plan
                         .journal
                         .as_ref()
@@ -126,12 +128,17 @@ pub async fn load(
                     progress: &progress,
                 };
                 let path = plan.dir.join(&file.path);
+                let target = (
+                    db.name.as_str(),
+                    table.name.as_str(),
+                    table.columns.as_slice(),
+                );
                 rows += loader::load_file(
                     &mut conn,
                     path,
                     plan.manifest.options.compression,
                     file,
-                    &stmt,
+                    target,
                     context,
                 )
                 .await?;

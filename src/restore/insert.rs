@@ -688,10 +688,10 @@ mod tests {
         .await
         .unwrap();
         assert_eq!(n, rows as u64);
-        let statement = loader::load_statement(db, "b", &cols);
         let silent: std::sync::Arc<dyn crate::progress::Progress> =
             std::sync::Arc::new(crate::progress::Silent);
         let context = loader::LoadContext {
+            method: loader::Method::LoadData,
             journal_sql: None,
             transactional: false,
             progress: &silent,
@@ -701,7 +701,7 @@ mod tests {
             path.clone(),
             Codec::Zstd,
             &file,
-            &statement,
+            (db, "b", &cols),
             context,
         )
         .await

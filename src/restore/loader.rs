@@ -50,8 +50,20 @@ pub fn load_statement(db: &str, table: &str, columns: &[DataColumn]) -> String {
     )
 }
 
+/// How rows reach the server.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Method {
+    /// `LOAD DATA LOCAL INFILE`, streamed.
+    LoadData,
+    /// Multi-row INSERT statements of at most this many bytes, for servers that refuse
+    /// local infile (MySQL 8's default).
+    Insert(usize),
+}
+
 /// How a file's load is wrapped.
 pub struct LoadContext<'a> {
+    /// How rows are sent.
+    pub method: Method,
     /// Journal statement to run in the same transaction, if the restore is journaled.
     pub journal_sql: Option<String>,
     /// Whether the table's engine is transactional (the load and its journal row commit
@@ -68,14 +80,39 @@ pub async fn load_file(
     path: PathBuf,
     codec: Codec,
     file: &DataFile,
-    statement: &str,
+    target: (&str, &str, &[DataColumn]),
     context: LoadContext<'_>,
 ) -> Result<u64> {
+    let statement_target = target;
+    let statement = &load_statement(target.0, target.1, target.2);
     let what = || format!("loading {}", path.display());
     if context.transactional {
         conn.query_drop("START TRANSACTION").await.ctx(what)?;
     }
-    let loaded = match stream_load(conn, &path, codec, file, statement, context.progress).await {
+    let loaded = match context.method {
+        Method::LoadData => {
+            stream_load(conn, &path, codec, file, statement, context.progress).await
+        }
+        Method::Insert(max) => {
+            let (db, table, columns) = statement_target;
+            let n = super::insert::insert_file(
+                conn,
+                path.clone(),
+                codec,
+                file,
+                db,
+                table,
+                columns,
+                max,
+            )
+            .await;
+            if n.is_ok() {
+                context.progress.advance(file.raw_bytes, 0);
+            }
+            n
+        }
+    };
+    let loaded = match loaded {
         Ok(n) => n,
         Err(e) => {
             if context.transactional {

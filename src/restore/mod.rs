@@ -195,7 +195,8 @@ async fn open_target(
     connector: &Connector,
     manifest: &Manifest,
     write_binlog: bool,
-) -> Result<(Conn, ServerInfo, Vec<String>)> {
+    progress: &dyn Progress,
+) -> Result<(Conn, ServerInfo, Vec<String>, loader::Method)> {
     let mut admin = connector.connect(&[]).await?;
     let server = ServerInfo::detect(&mut admin).await?;
     if server.flavor != manifest.server.flavor {
@@ -212,17 +213,21 @@ async fn open_target(
     for stmt in &init {
         admin.query_drop(stmt.as_str()).await.ctx(|| stmt.clone())?;
     }
-    let local_infile: Option<i64> = admin
-        .query_first("SELECT @@GLOBAL.local_infile")
+    let (local_infile, max_packet): (i64, u64) = admin
+        .query_first("SELECT @@GLOBAL.local_infile, @@max_allowed_packet")
         .await
-        .ctx(|| "reading @@local_infile".into())?;
-    if local_infile == Some(0) {
-        return Err(Error::Server(format!(
-            "{} has local_infile=OFF; mysnap loads with LOAD DATA LOCAL INFILE: run SET GLOBAL local_infile=1 on the target",
+        .ctx(|| "reading @@local_infile".into())?
+        .unwrap_or((1, 16 << 20));
+    let method = if local_infile == 0 {
+        progress.note(&format!(
+            "{} refuses LOAD DATA LOCAL INFILE (local_infile=OFF): loading with multi-row INSERT statements, which is slower; SET GLOBAL local_infile=1 on the target for full speed",
             connector.options().describe()
-        )));
-    }
-    Ok((admin, server, init))
+        ));
+        loader::Method::Insert((max_packet as usize / 2).clamp(64 << 10, 4 << 20))
+    } else {
+        loader::Method::LoadData
+    };
+    Ok((admin, server, init, method))
 }
 
 /// Index build work of each table whose indexes are deferred, in byte-equivalents.
@@ -245,7 +250,13 @@ pub async fn run(
 ) -> Result<RestoreSummary> {
     let started = Instant::now();
     let Prepared { manifest, journal } = prepare(options)?;
-    let (mut admin, server, init) = open_target(connector, &manifest, options.write_binlog).await?;
+    let (mut admin, server, init, method) = open_target(
+        connector,
+        &manifest,
+        options.write_binlog,
+        progress.as_ref(),
+    )
+    .await?;
     let done = journal.read(&mut admin).await?;
     if !options.resume && !done.is_empty() {
         return Err(Error::Conflict(format!(
@@ -270,7 +281,16 @@ pub async fn run(
     }
     let existing = schema::existing_objects(&mut admin, &manifest).await?;
     if !resuming {
-        schema::check_conflicts(&manifest, &existing, options.existing)?;
+        schema::check_conflicts(&manifest, &existing, options.existing).map_err(|e| {
+            if options.resume {
+                // A completed restore removes its journal: say why --resume found nothing.
+                Error::Conflict(format!(
+                    "nothing to resume (no interrupted restore of this dump is recorded on the target; a completed restore leaves none) and {e}"
+                ))
+            } else {
+                e
+            }
+        })?;
     }
     journal.create(&mut admin).await?;
     if !resuming {
@@ -303,6 +323,7 @@ pub async fn run(
         done,
         journal: Some(journal.clone()),
         index_units: units,
+        method,
     });
     let load_started = Instant::now();
     let (rows, raw_bytes) = data::load(

@@ -62,11 +62,15 @@ async fn create_stored(
     o: &StoredObject,
     replace: bool,
 ) -> Result<()> {
-    if replace {
-        let q = qualified(&db.name, &o.name);
-        run_sql(conn, &format!("DROP {} IF EXISTS {q}", o.kind)).await?;
-    }
     enter_context(conn, db, o).await?;
+    if replace {
+        // In the object's own sql_mode: DROP PACKAGE parses only under ORACLE mode.
+        let q = qualified(&db.name, &o.name);
+        if let Err(e) = run_sql(conn, &format!("DROP {} IF EXISTS {q}", o.kind)).await {
+            leave_context(conn).await?;
+            return Err(e);
+        }
+    }
     let created = conn
         .query_drop(definition_bytes(&o.create_sql))
         .await

@@ -1,0 +1,217 @@
+//! Restore options operators expect: --rename, --include/--exclude, --dry-run,
+//! --progress=json, the INSERT fallback, and bad combinations refused before any
+//! connection is opened.
+
+mod support;
+
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+
+use support::{assert_same_data, run_mysnap, run_mysnap_ok, TestServer};
+
+fn fixture(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("fixtures")
+        .join(name)
+}
+
+fn shop_dump(dir: &Path) -> (TestServer, PathBuf) {
+    let source = TestServer::start();
+    source.sql_file(&fixture("sample.sql"));
+    let out = dir.join("dump");
+    let mut args = vec!["dump".to_string()];
+    args.extend(source.conn_args());
+    args.extend(
+        [
+            "--database",
+            "shop",
+            "--output",
+            &out.display().to_string(),
+            "--chunk-size",
+            "256K",
+            "-q",
+        ]
+        .map(String::from),
+    );
+    run_mysnap_ok(&args);
+    (source, out)
+}
+
+fn restore(target_args: Vec<String>, dump: &Path, extra: &[&str]) -> std::process::Output {
+    let mut args = vec!["restore".to_string(), dump.display().to_string()];
+    args.extend(target_args);
+    args.extend(extra.iter().map(|s| s.to_string()));
+    run_mysnap(&args)
+}
+
+fn tables(server: &TestServer, db: &str) -> Vec<String> {
+    server
+        .sql(&format!(
+            "SELECT TABLE_NAME FROM information_schema.TABLES WHERE TABLE_SCHEMA = '{db}' ORDER BY 1"
+        ))
+        .lines()
+        .map(str::to_owned)
+        .collect()
+}
+
+fn stderr(o: &std::process::Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+#[test]
+fn rename_restores_a_database_under_another_name_with_its_objects_following() {
+    let dir = tempfile::tempdir().unwrap();
+    let (source, dump) = shop_dump(dir.path());
+    let target = TestServer::start();
+    let o = restore(target.conn_args(), &dump, &["--rename", "shop=shop_copy"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        tables(&target, "shop").is_empty(),
+        "nothing goes to the old name"
+    );
+    // The copy holds exactly what the source holds, once the name is swapped.
+    let src = String::from_utf8(source.canonical_dump(&["shop"])).unwrap();
+    let dst = String::from_utf8(target.canonical_dump(&["shop_copy"])).unwrap();
+    let manifest = std::fs::read_to_string(dump.join("manifest.json")).unwrap();
+    assert!(
+        manifest.contains("`shop`.`"),
+        "the dump's definitions have qualified references to follow"
+    );
+    assert_eq!(src.replace("`shop`", "`shop_copy`"), dst);
+}
+
+#[test]
+fn include_and_exclude_choose_tables_and_their_triggers() {
+    let dir = tempfile::tempdir().unwrap();
+    let (source, dump) = shop_dump(dir.path());
+    let all = tables(&source, "shop");
+    let target = TestServer::start();
+    let o = restore(
+        target.conn_args(),
+        &dump,
+        &["--include", "shop.order*", "--exclude", "shop.order_items"],
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let expected: Vec<String> = all
+        .iter()
+        .filter(|t| t.starts_with("order") && *t != "order_items")
+        .cloned()
+        .collect();
+    assert!(!expected.is_empty());
+    assert_eq!(tables(&target, "shop"), expected);
+    let rows = |s: &TestServer| s.query_value("SELECT COUNT(*) FROM shop.orders");
+    assert_eq!(rows(&source), rows(&target));
+}
+
+#[test]
+fn dry_run_prints_the_plan_and_changes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_source, dump) = shop_dump(dir.path());
+    let target = TestServer::start();
+    let o = restore(target.conn_args(), &dump, &["--dry-run"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        out.contains("database shop:") && out.contains("predicted"),
+        "{out}"
+    );
+    assert!(out.contains("MiB/s"), "{out}");
+    assert!(
+        target.try_sql("USE shop").is_err(),
+        "a dry run created the database"
+    );
+}
+
+#[test]
+fn json_progress_lines_count_bytes_up_to_the_total_and_never_past_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let (source, dump) = shop_dump(dir.path());
+    let target = TestServer::start();
+    let o = restore(target.conn_args(), &dump, &["--progress", "json"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let lines: Vec<serde_json::Value> = stderr(&o)
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .filter(|v: &serde_json::Value| v.get("done_bytes").is_some())
+        .collect();
+    let last = lines.last().expect("at least the closing progress line");
+    for l in &lines {
+        assert!(l["done_bytes"].as_u64() <= l["total_bytes"].as_u64(), "{l}");
+    }
+    assert_eq!(last["done_bytes"], last["total_bytes"], "{last}");
+    assert_eq!(last["tables_done"], last["tables_total"], "{last}");
+    assert_same_data(&source, &target, &["shop"]);
+}
+
+#[test]
+fn a_target_refusing_local_infile_is_loaded_with_inserts_identically() {
+    let dir = tempfile::tempdir().unwrap();
+    let source = TestServer::start();
+    source.sql_file(&fixture("fidelity.sql"));
+    let dbs = ["fidelity", "fidelity_objects", "odd db-ünï"];
+    let out = dir.path().join("dump");
+    let mut args = vec!["dump".to_string()];
+    args.extend(source.conn_args());
+    for db in dbs {
+        args.extend(["--database".to_string(), db.to_string()]);
+    }
+    args.extend([
+        "--output".to_string(),
+        out.display().to_string(),
+        "-q".to_string(),
+    ]);
+    run_mysnap_ok(&args);
+    let target = TestServer::start_with(&["--local-infile=0"]);
+    let o = restore(target.conn_args(), &out, &["--progress", "lines"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("local_infile=OFF"),
+        "the fallback is announced: {}",
+        stderr(&o)
+    );
+    assert_same_data(&source, &target, &dbs);
+}
+
+#[test]
+fn bad_option_combinations_fail_before_connecting() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_source, dump) = shop_dump(dir.path());
+    // Nothing listens here: an error about the options proves no connection came first.
+    let port = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+        .to_string();
+    let nowhere: Vec<String> = ["-h", "127.0.0.1", "-P", &port, "-u", "root"]
+        .map(String::from)
+        .to_vec();
+    let cases: &[(&[&str], &str)] = &[
+        (&["--rename", "shop"], "SRC=DST"),
+        (&["--rename", "nosuch=x"], "no database 'nosuch'"),
+        (
+            &["--rename", "a=b", "--rename", "c=b"],
+            "two databases to 'b'",
+        ),
+        (&["--include", "nosuch.*"], "leave nothing"),
+        (&["--include", "orders"], "db.name pattern"),
+        (&["--resume", "--existing", "drop"], "--resume"),
+        (&["--existing", "sometimes"], "unknown --existing"),
+        (&["--threads", "0"], "--threads"),
+        (&["--progress", "loud"], "unknown --progress"),
+    ];
+    for (extra, needle) in cases {
+        let o = restore(nowhere.clone(), &dump, extra);
+        let err = stderr(&o);
+        assert!(!o.status.success(), "{extra:?} succeeded");
+        assert_eq!(err.lines().count(), 1, "{extra:?}: {err}");
+        assert!(
+            err.starts_with("mysnap: error:") && err.contains(needle),
+            "{extra:?}: {err}"
+        );
+        assert!(
+            !err.contains("cannot connect"),
+            "{extra:?} connected first: {err}"
+        );
+    }
+}

@@ -1,0 +1,186 @@
+//! Interrupted restores continue with --resume without losing or duplicating a row:
+//! after kill -9 of mysnap at random points, and after a restart of the target server.
+
+mod support;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use rand::{Rng, SeedableRng};
+use support::{assert_same_data, mysnap_bin, run_mysnap, run_mysnap_ok, TestServer};
+
+fn fixture(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("fixtures")
+        .join(name)
+}
+
+/// A source with the shop schema and the fidelity fixture, dumped into many small files.
+fn dumped_source(dir: &Path) -> (TestServer, PathBuf, Vec<&'static str>) {
+    let source = TestServer::start();
+    source.sql_file(&fixture("sample.sql"));
+    source.sql_file(&fixture("fidelity.sql"));
+    let dbs = vec!["shop", "fidelity", "fidelity_objects", "odd db-ünï"];
+    let out = dir.join("dump");
+    let mut args = vec!["dump".to_string()];
+    args.extend(source.conn_args());
+    for db in &dbs {
+        args.extend(["--database".to_string(), db.to_string()]);
+    }
+    args.extend(
+        [
+            "--output",
+            &out.display().to_string(),
+            "--chunk-size",
+            "32K",
+            "-q",
+        ]
+        .map(String::from),
+    );
+    run_mysnap_ok(&args);
+    (source, out, dbs)
+}
+
+fn restore_cmd(target: &TestServer, dump: &Path, extra: &[&str]) -> Command {
+    let mut cmd = Command::new(mysnap_bin());
+    cmd.arg("restore").arg(dump).args(target.conn_args());
+    cmd.args(["--progress", "none"]).args(extra);
+    cmd.stdout(Stdio::null()).stderr(Stdio::piped());
+    cmd
+}
+
+fn journal_files(target: &TestServer) -> u64 {
+    target
+        .try_sql("SELECT COUNT(*) FROM mysnap.restore_journal WHERE item LIKE 'file:%'")
+        .ok()
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(0)
+}
+
+#[test]
+fn restore_resumes_after_repeated_kill_9_without_losing_or_duplicating_rows() {
+    let dir = tempfile::tempdir().unwrap();
+    let (source, dump, dbs) = dumped_source(dir.path());
+    let target = TestServer::start();
+    let mut rng = rand::rngs::StdRng::seed_from_u64(20261121);
+    let mut kills = 0;
+    let mut mid_load = false;
+    // Kill at random points until the restore gets through; each run resumes the last.
+    for run in 0..12 {
+        let extra: &[&str] = if run == 0 { &[] } else { &["--resume"] };
+        // One session, so that a restore lasts long enough to be killed several times.
+        let mut child = restore_cmd(&target, &dump, &[extra, &["--threads", "1"]].concat())
+            .spawn()
+            .unwrap();
+        let delay = Duration::from_millis(rng.random_range(150..900));
+        let deadline = Instant::now() + delay;
+        while Instant::now() < deadline && child.try_wait().unwrap().is_none() {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        if child.try_wait().unwrap().is_none() {
+            child.kill().unwrap(); // SIGKILL
+            child.wait().unwrap();
+            kills += 1;
+            let recorded = journal_files(&target);
+            eprintln!("killed after {delay:?}; {recorded} files recorded");
+            mid_load |= recorded > 0;
+            continue;
+        }
+        let out = child.wait_with_output().unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        break;
+    }
+    assert!(
+        kills >= 3,
+        "the restore was killed only {kills} times; make the dump bigger"
+    );
+    assert!(mid_load, "no kill landed while data was loading");
+    assert_same_data(&source, &target, &dbs);
+    // A completed restore leaves nothing to resume, and says so without changing anything.
+    let again = restore_cmd(&target, &dump, &["--resume"]).output().unwrap();
+    let line = String::from_utf8_lossy(&again.stderr);
+    assert!(
+        !again.status.success() && line.contains("nothing to resume"),
+        "{line}"
+    );
+    assert_same_data(&source, &target, &dbs);
+    assert!(
+        target
+            .try_sql("SELECT 1 FROM mysnap.restore_journal")
+            .is_err(),
+        "the journal is removed once the restore completes"
+    );
+}
+
+#[test]
+fn restore_resumes_after_the_target_server_restarts() {
+    let dir = tempfile::tempdir().unwrap();
+    let (source, dump, dbs) = dumped_source(dir.path());
+    let mut target = TestServer::start();
+    let child = restore_cmd(&target, &dump, &["--threads", "2"])
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while journal_files(&target) < 3 {
+        assert!(Instant::now() < deadline, "the restore loaded nothing");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    target.restart();
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success(),
+        "the restore cannot have finished across a restart"
+    );
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+
+    // Without --resume the target is not touched again.
+    let refused = restore_cmd(&target, &dump, &[]).output().unwrap();
+    let line = String::from_utf8_lossy(&refused.stderr);
+    assert!(
+        !refused.status.success() && line.contains("--resume"),
+        "{line}"
+    );
+
+    let out = restore_cmd(&target, &dump, &["--resume"]).output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_same_data(&source, &target, &dbs);
+}
+
+#[test]
+fn resume_with_nothing_recorded_restores_from_the_beginning() {
+    let dir = tempfile::tempdir().unwrap();
+    let source = TestServer::start();
+    source.sql_file(&fixture("sample.sql"));
+    let out = dir.path().join("dump");
+    let mut args = vec!["dump".to_string()];
+    args.extend(source.conn_args());
+    args.extend(
+        [
+            "--database",
+            "shop",
+            "--output",
+            &out.display().to_string(),
+            "-q",
+        ]
+        .map(String::from),
+    );
+    run_mysnap_ok(&args);
+    let target = TestServer::start();
+    let mut restore = vec!["restore".to_string(), out.display().to_string()];
+    restore.extend(target.conn_args());
+    restore.push("--resume".into());
+    let o = run_mysnap(&restore);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("starting from the beginning"));
+    assert_same_data(&source, &target, &["shop"]);
+}
