@@ -97,6 +97,9 @@ pub struct DumpArgs {
     /// Progress display: auto, bar, lines, json or none.
     #[arg(long, default_value = "auto")]
     pub progress: String,
+    /// Seconds between progress lines (lines: 10, json: 2).
+    #[arg(long, value_name = "SECONDS")]
+    pub progress_interval: Option<f64>,
     /// Only errors on stderr.
     #[arg(short = 'q', long)]
     pub quiet: bool,
@@ -143,6 +146,9 @@ pub struct RestoreArgs {
     /// Progress display: auto, bar, lines, json or none.
     #[arg(long, default_value = "auto")]
     pub progress: String,
+    /// Seconds between progress lines (lines: 10, json: 2).
+    #[arg(long, value_name = "SECONDS")]
+    pub progress_interval: Option<f64>,
     /// Only errors on stderr.
     #[arg(short = 'q', long)]
     pub quiet: bool,

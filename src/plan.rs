@@ -42,10 +42,11 @@ const WALKABLE_TYPES: &[&str] = &[
     "datetime",
 ];
 
-/// The key to split a table on: the primary key, else a unique key with no NULLable or
-/// prefix column, and only types whose comparison a literal reproduces exactly.
+/// The key to split a table on: the primary key, else a unique key without prefix
+/// columns (one with no NULLable column preferred), of types whose comparison a literal
+/// reproduces exactly. A unique key allows many NULLs: those rows get a range of their own.
 pub fn chunk_key(table: &TableInfo) -> Option<(&UniqueKey, Vec<&Column>)> {
-    table.unique_keys.iter().find_map(|k| {
+    let usable = |k: &'_ UniqueKey| -> Option<Vec<&Column>> {
         if k.prefix {
             return None;
         }
@@ -55,11 +56,30 @@ pub fn chunk_key(table: &TableInfo) -> Option<(&UniqueKey, Vec<&Column>)> {
             .map(|name| table.columns.iter().find(|c| &c.name == name))
             .collect();
         let cols = cols?;
-        let usable = cols
+        cols.iter()
+            .all(|c| WALKABLE_TYPES.contains(&c.data_type.as_str()))
+            .then_some(cols)
+    };
+    let keys = || {
+        table
+            .unique_keys
             .iter()
-            .all(|c| !c.nullable && WALKABLE_TYPES.contains(&c.data_type.as_str()));
-        usable.then_some((k, cols))
-    })
+            .filter_map(|k| usable(k).map(|c| (k, c)))
+    };
+    keys()
+        .find(|(_, cols)| cols.iter().all(|c| !c.nullable))
+        .or_else(|| keys().next())
+}
+
+/// `(a IS NULL OR b IS NULL)` over the nullable columns of a key, if any.
+fn null_predicate(names: &[String], cols: &[&Column]) -> Option<String> {
+    let terms: Vec<String> = names
+        .iter()
+        .zip(cols)
+        .filter(|(_, c)| c.nullable)
+        .map(|(n, _)| format!("{} IS NULL", ident(n)))
+        .collect();
+    (!terms.is_empty()).then(|| format!("({})", terms.join(" OR ")))
 }
 
 /// Splits `[min, max]` into `n` ranges of integer keys; boundaries are computed in i128 so
@@ -160,24 +180,45 @@ pub async fn plan_table(
         return Ok(whole);
     }
     let from = crate::sql::qualified(&table.database, &table.name);
-    let predicates = if cols.len() == 1 && INTEGER_TYPES.contains(&cols[0].data_type.as_str()) {
-        let c = ident(&key.columns[0]);
-        let row: Option<(Option<String>, Option<String>)> = conn
-            .query_first(format!(
-                "SELECT /* mysnap plan */ MIN({c}), MAX({c}) FROM {from}"
-            ))
-            .await
-            .ctx(|| format!("reading the key range of {from}"))?;
-        let (Some(min), Some(max)) = row.unwrap_or((None, None)) else {
-            return Ok(whole);
-        };
-        let (min, max): (i128, i128) = (min.parse().unwrap_or(0), max.parse().unwrap_or(0));
-        integer_predicates(&key.columns[0], &integer_boundaries(min, max, pieces))
+    let nulls = null_predicate(&key.columns, &cols);
+    let not_null = nulls.as_ref().map(|n| format!("NOT {n}"));
+    let integer = cols.len() == 1 && INTEGER_TYPES.contains(&cols[0].data_type.as_str());
+    let span = if integer {
+        integer_span(conn, &from, &key.columns[0]).await?
     } else {
-        let step = (table.estimated_rows / pieces).max(1);
-        let boundaries = walk_index(conn, &from, &key.columns, &cols, step, pieces).await?;
-        tuple_predicates(&key.columns, &boundaries)
+        None
     };
+    // Arithmetic splits evenly only where keys are dense; a sparse key (gaps, or a few
+    // outliers at the type's ends) is walked like any other.
+    let dense =
+        |(min, max): (i128, i128)| max - min + 1 <= i128::from(table.estimated_rows.max(1)) * 16;
+    let mut predicates = match span {
+        Some(s) if dense(s) => {
+            integer_predicates(&key.columns[0], &integer_boundaries(s.0, s.1, pieces))
+        }
+        None if integer => return Ok(whole),
+        _ => {
+            let step = (table.estimated_rows / pieces).max(1);
+            let boundaries = walk_index(
+                conn,
+                &from,
+                &key.columns,
+                &cols,
+                step,
+                pieces,
+                not_null.as_deref(),
+            )
+            .await?;
+            tuple_predicates(&key.columns, &boundaries)
+        }
+    };
+    // Comparisons never select a NULL key; those rows are a range of their own.
+    if let (Some(nulls), Some(not_null)) = (nulls, not_null) {
+        for p in &mut predicates {
+            *p = format!("({p}) AND {not_null}");
+        }
+        predicates.push(nulls);
+    }
     Ok(predicates
         .into_iter()
         .enumerate()
@@ -188,6 +229,21 @@ pub async fn plan_table(
         .collect())
 }
 
+/// MIN and MAX of an integer key, inside the snapshot; `None` for an empty table.
+async fn integer_span(conn: &mut Conn, from: &str, column: &str) -> Result<Option<(i128, i128)>> {
+    let c = ident(column);
+    let row: Option<(Option<String>, Option<String>)> = conn
+        .query_first(format!(
+            "SELECT /* mysnap plan */ MIN({c}), MAX({c}) FROM {from}"
+        ))
+        .await
+        .ctx(|| format!("reading the key range of {from}"))?;
+    Ok(match row {
+        Some((Some(min), Some(max))) => Some((min.parse().unwrap_or(0), max.parse().unwrap_or(0))),
+        _ => None,
+    })
+}
+
 /// Finds boundary key tuples every `step` rows along the key, at most `pieces - 1` of them.
 async fn walk_index(
     conn: &mut Conn,
@@ -196,6 +252,7 @@ async fn walk_index(
     cols: &[&Column],
     step: u64,
     pieces: u64,
+    not_null: Option<&str>,
 ) -> Result<Vec<Vec<String>>> {
     let list = names
         .iter()
@@ -204,10 +261,17 @@ async fn walk_index(
         .join(", ");
     let mut boundaries: Vec<Vec<String>> = Vec::new();
     while (boundaries.len() as u64) < pieces - 1 {
-        let after = boundaries
+        let conditions: Vec<String> = boundaries
             .last()
-            .map(|b| format!("WHERE {}", tuple_compare(names, b, ">")))
-            .unwrap_or_default();
+            .map(|b| tuple_compare(names, b, ">"))
+            .into_iter()
+            .chain(not_null.map(str::to_owned))
+            .collect();
+        let after = if conditions.is_empty() {
+            String::new()
+        } else {
+            format!("WHERE {}", conditions.join(" AND "))
+        };
         let sql = format!(
             "SELECT /* mysnap plan */ {list} FROM {from} {after} ORDER BY {list} LIMIT 1 OFFSET {}",
             step - 1

@@ -57,13 +57,17 @@ impl std::str::FromStr for Display {
 }
 
 /// Builds the front end for this process's stderr.
-pub fn for_stderr(display: Display) -> Box<dyn Progress> {
+/// `every` overrides the interval of lines (10 s) and JSON (2 s).
+pub fn for_stderr(display: Display, every: Option<Duration>) -> Box<dyn Progress> {
     match display {
         Display::Quiet => Box::new(Silent),
         Display::Bars => Box::new(Bars::new()),
         Display::Auto if std::io::stderr().is_terminal() => Box::new(Bars::new()),
-        Display::Auto | Display::Lines => Box::new(Periodic::new(Duration::from_secs(10), false)),
-        Display::Json => Box::new(Periodic::new(Duration::from_secs(2), true)),
+        Display::Auto | Display::Lines => Box::new(Periodic::new(
+            every.unwrap_or(Duration::from_secs(10)),
+            false,
+        )),
+        Display::Json => Box::new(Periodic::new(every.unwrap_or(Duration::from_secs(2)), true)),
     }
 }
 

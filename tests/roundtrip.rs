@@ -157,3 +157,49 @@ fn sample_schema_round_trips_with_every_codec() {
         assert_same_data(&source, &target, &["shop"]);
     }
 }
+
+#[test]
+fn tables_split_on_every_kind_of_key_lose_and_duplicate_no_row() {
+    let source = TestServer::start();
+    let target = TestServer::start();
+    source.sql(
+        "CREATE DATABASE k; USE k;
+         CREATE TABLE u64 (id BIGINT UNSIGNED PRIMARY KEY, v VARCHAR(40));
+         INSERT INTO u64 SELECT seq * 3, REPEAT('u', 30) FROM seq_1_to_6000;
+         INSERT INTO u64 VALUES (0, 'min'), (18446744073709551615, 'max'), (18446744073709551614, 'max-1');
+         CREATE TABLE dense (id INT PRIMARY KEY, v VARCHAR(40));
+         INSERT INTO dense SELECT CAST(seq AS SIGNED) - 3000, REPEAT('d', 30) FROM seq_1_to_6000;
+         CREATE TABLE i64 (id BIGINT PRIMARY KEY, v VARCHAR(40));
+         INSERT INTO i64 SELECT CAST(seq AS SIGNED) * 1000003 - 3000000000, REPEAT('i', 30) FROM seq_1_to_6000;
+         INSERT INTO i64 VALUES (-9223372036854775808, 'min'), (9223372036854775807, 'max');
+         CREATE TABLE composite (name VARCHAR(20) NOT NULL, n INT NOT NULL, v VARCHAR(40), PRIMARY KEY (name, n));
+         INSERT INTO composite SELECT CONCAT('k', seq % 97), seq, REPEAT('c', 30) FROM seq_1_to_6000;
+         CREATE TABLE ci (k VARCHAR(20) COLLATE utf8mb4_general_ci PRIMARY KEY, v VARCHAR(40));
+         INSERT INTO ci SELECT CONCAT(IF(seq % 2, 'A', 'a'), seq, IF(seq % 3, 'é', 'E')), REPEAT('x', 30) FROM seq_1_to_6000;
+         CREATE TABLE nullable (k INT NULL, v VARCHAR(40), UNIQUE KEY (k));
+         INSERT INTO nullable SELECT IF(seq % 5 = 0, NULL, seq), REPEAT('n', 30) FROM seq_1_to_6000;
+         CREATE TABLE nullable2 (a VARCHAR(10) NULL, b INT NULL, v VARCHAR(40), UNIQUE KEY (a, b));
+         INSERT INTO nullable2 SELECT IF(seq % 7 = 0, NULL, CONCAT('a', seq % 13)), IF(seq % 11 = 0, NULL, seq), REPEAT('m', 30) FROM seq_1_to_6000;
+         ANALYZE TABLE dense, u64, i64, composite, ci, nullable, nullable2;",
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("dump");
+    dump(
+        &source,
+        &["k".to_string()],
+        &out,
+        &["--threads", "3", "--chunk-size", "16K"],
+    );
+    let m = show_json(&out);
+    for t in m["databases"][0]["tables"].as_array().unwrap() {
+        let files = t["files"].as_array().unwrap().len();
+        assert!(files >= 3, "{} was not split: {files} files", t["name"]);
+        let rows = source.query_value(&format!(
+            "SELECT COUNT(*) FROM k.`{}`",
+            t["name"].as_str().unwrap()
+        ));
+        assert_eq!(t["rows"].to_string(), rows, "{}", t["name"]);
+    }
+    restore(&target, &out, &["--threads", "3"]);
+    assert_same_data(&source, &target, &["k"]);
+}

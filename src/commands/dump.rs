@@ -35,7 +35,10 @@ pub async fn run(args: DumpArgs) -> Result<()> {
     } else {
         Display::Auto
     };
-    let progress: Arc<dyn progress::Progress> = Arc::from(progress::for_stderr(display));
+    let progress: Arc<dyn progress::Progress> = Arc::from(progress::for_stderr(
+        display,
+        super::interval(args.progress_interval)?,
+    ));
     let m = dump::run(&connector, &options, progress).await?;
     if args.quiet {
         return Ok(());

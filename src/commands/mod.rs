@@ -41,3 +41,14 @@ pub fn connector(args: &ConnectionArgs) -> Result<Connector> {
 pub fn mib(bytes: u64) -> String {
     format!("{:.1} MiB", bytes as f64 / 1048576.0)
 }
+
+/// `--progress-interval` as a duration.
+pub fn interval(seconds: Option<f64>) -> Result<Option<std::time::Duration>> {
+    match seconds {
+        None => Ok(None),
+        Some(s) if s > 0.0 && s.is_finite() => Ok(Some(std::time::Duration::from_secs_f64(s))),
+        Some(s) => Err(anyhow::anyhow!(
+            "--progress-interval {s}: must be a positive number of seconds"
+        )),
+    }
+}

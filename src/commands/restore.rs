@@ -32,7 +32,10 @@ pub async fn run(args: RestoreArgs) -> Result<()> {
     if args.dry_run {
         return print_plan(restore::dry_run(&connector, &options).await?);
     }
-    let progress: Arc<dyn progress::Progress> = Arc::from(progress::for_stderr(display));
+    let progress: Arc<dyn progress::Progress> = Arc::from(progress::for_stderr(
+        display,
+        super::interval(args.progress_interval)?,
+    ));
     let s = restore::run(&connector, &options, progress).await?;
     if !args.quiet {
         let resumed = if s.resumed_files > 0 {
