@@ -94,6 +94,10 @@ pub struct DumpArgs {
     /// Cap on raw bytes read per second over all sessions (K, M, G suffixes).
     #[arg(long)]
     pub max_rate: Option<String>,
+    /// Pause reading while the server runs more than N statements besides the dump's
+    /// (its process list, checked every second).
+    #[arg(long, value_name = "N")]
+    pub busy_threads: Option<u64>,
     /// Progress display: auto, bar, lines, json or none.
     #[arg(long, default_value = "auto")]
     pub progress: String,

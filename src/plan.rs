@@ -190,8 +190,7 @@ pub async fn plan_table(
     };
     // Arithmetic splits evenly only where keys are dense; a sparse key (gaps, or a few
     // outliers at the type's ends) is walked like any other.
-    let dense =
-        |(min, max): (i128, i128)| max - min < i128::from(table.estimated_rows.max(1)) * 16;
+    let dense = |(min, max): (i128, i128)| max - min < i128::from(table.estimated_rows.max(1)) * 16;
     let mut predicates = match span {
         Some(s) if dense(s) => {
             integer_predicates(&key.columns[0], &integer_boundaries(s.0, s.1, pieces))

@@ -27,6 +27,7 @@ pub async fn run(args: DumpArgs) -> Result<()> {
             .map(parse_size)
             .transpose()
             .map_err(|e| anyhow!("--max-rate: {e}"))?,
+        busy_threads: args.busy_threads,
     };
     options.validate()?;
     let connector = connector(&args.connection)?;

@@ -46,6 +46,8 @@ pub struct DumpOptions {
     pub lock_nontransactional: bool,
     /// Cap on raw bytes per second.
     pub max_rate: Option<u64>,
+    /// Pause reading while the server runs more than this many threads besides the dump's.
+    pub busy_threads: Option<u64>,
 }
 
 impl DumpOptions {
@@ -182,6 +184,7 @@ pub async fn run(
         chunk_bytes: options.chunk_bytes,
         progress: progress.clone(),
         rate: options.max_rate.map(RateLimit::new),
+        server_busy: Arc::new(std::sync::atomic::AtomicBool::new(false)),
     });
     let flavor = server.flavor;
     let job_for = |table_no: usize, t: &TableInfo, range: plan::Range, estimated_bytes| Job {
@@ -240,7 +243,17 @@ pub async fn run(
         jobs.extend(ranges.into_iter().map(|r| job_for(no, t, r, per_range)));
     }
     jobs.sort_by_key(|j| std::cmp::Reverse(j.estimated_bytes));
-    let (sessions, files) = run_jobs(sessions, jobs, ctx.clone()).await?;
+    let monitor = match options.busy_threads {
+        Some(limit) => Some(
+            watch_server_load(connector, limit, ctx.server_busy.clone(), progress.clone()).await?,
+        ),
+        None => None,
+    };
+    let outcome = run_jobs(sessions, jobs, ctx.clone()).await;
+    if let Some(m) = monitor {
+        m.abort();
+    }
+    let (sessions, files) = outcome?;
     results.extend(files);
     for mut s in sessions {
         let _ = s.query_drop("ROLLBACK").await;
@@ -276,6 +289,53 @@ pub async fn run(
     crate::format::manifest::sync_dir(&options.output.join(DATA_DIR))?;
     manifest.write_atomic(&options.output)?;
     Ok(manifest)
+}
+
+/// Polls the process list every second on a session of its own and raises `busy` while
+/// the server runs more than `limit` statements besides the dump's, so that workers
+/// pause between blocks.
+async fn watch_server_load(
+    connector: &Connector,
+    limit: u64,
+    busy: Arc<std::sync::atomic::AtomicBool>,
+    progress: Arc<dyn Progress>,
+) -> Result<tokio::task::JoinHandle<()>> {
+    let mut conn = connector.connect(&[]).await?;
+    // The first reading is taken before any worker starts, so a busy server pauses the
+    // dump from its first block.
+    check_server_load(&mut conn, limit, &busy, progress.as_ref()).await;
+    Ok(tokio::spawn(async move {
+        loop {
+            tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+            check_server_load(&mut conn, limit, &busy, progress.as_ref()).await;
+        }
+    }))
+}
+
+async fn check_server_load(
+    conn: &mut Conn,
+    limit: u64,
+    busy: &std::sync::atomic::AtomicBool,
+    progress: &dyn Progress,
+) {
+    // Running threads that are not the dump's (its statements carry a mysnap comment).
+    let others: u64 = conn
+        .query_first(
+            "SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE ID <> CONNECTION_ID() \
+             AND COMMAND NOT IN ('Sleep', 'Daemon', 'Binlog Dump', 'Binlog Dump GTID') \
+             AND (INFO IS NULL OR INFO NOT LIKE '%/* mysnap%')",
+        )
+        .await
+        .unwrap_or(None)
+        .unwrap_or(0);
+    let now_busy = others > limit;
+    if busy.swap(now_busy, std::sync::atomic::Ordering::Relaxed) != now_busy {
+        progress.note(&if now_busy {
+            format!("server busy ({others} statements running besides the dump's, over --busy-threads {limit}): pausing")
+        } else {
+            "server load back under --busy-threads: resuming".to_string()
+        });
+    }
 }
 
 /// Runs jobs on the sessions, each session pulling the next largest job; returns the

@@ -60,6 +60,8 @@ pub struct WorkerContext {
     pub progress: Arc<dyn Progress>,
     /// Optional cap on raw bytes per second over all workers.
     pub rate: Option<RateLimit>,
+    /// Set while the server is too busy for the dump to go on reading.
+    pub server_busy: Arc<std::sync::atomic::AtomicBool>,
 }
 
 /// A cap on bytes per second, shared by the workers.
@@ -256,6 +258,10 @@ async fn send_block(
     ctx.progress.advance(len, full.rows);
     if let Some(rate) = &ctx.rate {
         rate.take(len).await;
+    }
+    // Backing off between blocks leaves the query open: the server just waits to send.
+    while ctx.server_busy.load(Ordering::Relaxed) {
+        tokio::time::sleep(Duration::from_millis(100)).await;
     }
     Ok(())
 }
