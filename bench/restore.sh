@@ -5,7 +5,10 @@
 # Also checks mysnap's ETA against what actually happened. See bench/README.md.
 #   bench/restore.sh                                     # 8 x 500k rows, 500 small tables
 #   ROWS=20000 SMALL_TABLES=50 RUNS=1 bench/restore.sh   # a quick smoke run
+#   KEEP_PROGRESS=/tmp/eta bench/restore.sh              # also keep mysnap's JSON progress lines
 set -euo pipefail
+# A directory to keep mysnap's JSON progress lines in, relative to where we were started.
+KEEP_PROGRESS=${KEEP_PROGRESS:+$(realpath -m "$KEEP_PROGRESS")}
 cd "$(dirname "$0")/.."
 . scripts/server.sh
 ensure_mariadb
@@ -61,7 +64,7 @@ db, dump, out, threads = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
 os.makedirs(out)
 m = json.load(open(os.path.join(dump, "manifest.json")))
 q = lambda s: "`" + s.replace("`", "``") + "`"
-settings = "SET SESSION foreign_key_checks=0, unique_checks=0, time_zone='+00:00';\n"
+settings = "SET SESSION foreign_key_checks=0, unique_checks=0, time_zone='+00:00', sql_mode='NO_AUTO_VALUE_ON_ZERO';\n"
 schema, files, alters = [f"CREATE DATABASE {q(db)};\nUSE {q(db)};\n"], [], []
 secondary = re.compile(r"^\s*(UNIQUE |FULLTEXT |SPATIAL )?KEY ")
 for t in (t for d in m["databases"] if d["name"] == db for t in d["tables"]):
@@ -83,10 +86,10 @@ for t in (t for d in m["databases"] if d["name"] == db for t in d["tables"]):
         files.append((f["raw_bytes"], f"LOAD DATA INFILE '{path}' INTO TABLE {q(db)}.{q(t['name'])} CHARACTER SET binary ({cols});\n"))
 open(os.path.join(out, "schema.sql"), "w").write("".join(schema))
 # Largest first, round robin over the sessions, as mysnap schedules its files.
-for kind, work in (("load", files), ("index", alters)):
-    work.sort(key=lambda w: -w[0])
+for kind, items in (("load", files), ("index", alters)):
+    items.sort(key=lambda w: -w[0])
     for k in range(threads):
-        open(os.path.join(out, f"{kind}-{k}.sql"), "w").write(settings + "".join(s for _, s in work[k::threads]))
+        open(os.path.join(out, f"{kind}-{k}.sql"), "w").write(settings + "".join(s for _, s in items[k::threads]))
 PY
 }
 
@@ -94,7 +97,9 @@ dump_all() { # DB
   local d=$work/dumps/$1
   mkdir -p "$d"
   "$mysnap" dump "${src[@]}" --database "$1" --output "$d/mysnap" --threads "$THREADS" -q
-  mydumper "${src[@]}" -B "$1" -o "$d/mydumper" -t "$THREADS" --trx-consistency-only
+  # mydumper warns on stderr that --trx-consistency-only trusts every table to be InnoDB: they are.
+  mydumper "${src[@]}" -B "$1" -o "$d/mydumper" -t "$THREADS" --trx-consistency-only 2>"$d/mydumper.log" \
+    || { cat "$d/mydumper.log" >&2; exit 1; }
   mariadb-dump --no-defaults "${src[@]}" --single-transaction --quick "$1" > "$d/dump.sql"
   prepare_floor "$1"
 }
@@ -129,20 +134,27 @@ checksums() { # SERVER_DIR DB: CHECKSUM TABLE of every base table, as "db.table 
   server_client "$1" -N -e "CHECKSUM TABLE $tables" | sort
 }
 
+# Once per dataset, prove the restore is the source, table by table (the floor too, so
+# that it is a real restore and not a cheaper one).
+same_as_source() { # DB TOOL
+  diff <(checksums "$work/src" "$1") <(checksums "$work/dst" "$1") >&2 \
+    || { echo "CHECKSUM TABLE differs between the source and $2's restore of $1" >&2; exit 1; }
+  echo "  $1: CHECKSUM TABLE of every table after $2 matches the source"
+}
+
 run_tool() { # DB TOOL RUN
   local db=$1 tool=$2 run=$3
   dst_client -e "DROP DATABASE IF EXISTS \`$db\`"
   case $tool in
-    floor) run_floor "$db" "$run" ;;
+    floor) run_floor "$db" "$run"
+      if [ "$run" = 1 ]; then same_as_source "$db" floor; fi ;;
     mysnap)
       timed "$db" mysnap "$run" /dev/null "$work/progress/$db-$run.jsonl" "$mysnap" restore "$work/dumps/$db/mysnap" \
         "${dst[@]}" --threads "$THREADS" --progress json --progress-interval 0.5 --skip-binlog
-      # Once per dataset, prove the restore is the source, table by table.
-      if [ "$run" = 1 ]; then
-        diff <(checksums "$work/src" "$db") <(checksums "$work/dst" "$db") >&2 \
-          || { echo "CHECKSUM TABLE differs between source and mysnap's restore of $db" >&2; exit 1; }
-        echo "  $db: CHECKSUM TABLE of all tables matches the source"
-      fi ;;
+      if [ "$run" = 1 ]; then same_as_source "$db" mysnap; fi
+      # A finished restore removes its journal; one left behind would make the next one refuse.
+      [ -z "$(dst_client -N -e "SHOW DATABASES LIKE 'mysnap'")" ] \
+        || echo "  WARNING: mysnap left its journal schema on the target after run $run" >&2 ;;
     myloader)
       timed "$db" myloader "$run" /dev/null "$work/err.log" myloader "${dst[@]}" -d "$work/dumps/$db/mydumper" -t "$THREADS" ;;
     mariadb) # the dump names no database (no --databases): create it first, untimed
@@ -174,13 +186,14 @@ for db, tools in rows.items():
     for path in sorted(glob.glob(os.path.join(progress, db + "-*.jsonl"))):
         lines = [j for j in map(json.loads, open(path)) if j.get("phase") == "restore"]
         final = lines[-1]
-        if final["done_bytes"] != final["total_bytes"]:
-            print(f"  WARNING {os.path.basename(path)}: final line at {final['done_bytes']}/{final['total_bytes']} bytes")
+        # The final line must account for everything the manifest holds.
+        if (final["done_bytes"], final["rows"], final["tables_done"]) != (final["total_bytes"], m["rows"], m["tables"]):
+            print(f"  WARNING {os.path.basename(path)}: final line {json.dumps(final)}")
         for f in per:
             hit = next((j for j in lines if j["done_bytes"] >= f * j["total_bytes"]), None)
-            if hit is not None and hit["eta_s"] is not None and hit is not final:
-                actual = final["elapsed_s"] - hit["elapsed_s"]
-                per[f].append((hit["eta_s"], actual, (hit["eta_s"] - actual) / actual * 100 if actual else float("nan")))
+            actual = final["elapsed_s"] - hit["elapsed_s"] if hit else 0
+            if actual > 0 and hit["eta_s"] is not None:  # a line at the very end predicts nothing
+                per[f].append((hit["eta_s"], actual, (hit["eta_s"] - actual) / actual * 100))
     print(f"  mysnap ETA  {'predicted s':>12}{'actual s':>10}{'error %':>9}{'runs':>6}")
     for f, v in per.items():
         if v:
@@ -210,3 +223,4 @@ for db in sbtest skewed; do
   dst_client -e "DROP DATABASE IF EXISTS \`$db\`"
 done
 report
+if [ -n "$KEEP_PROGRESS" ]; then mkdir -p "$KEEP_PROGRESS" && cp "$work"/progress/*.jsonl "$KEEP_PROGRESS"/; fi

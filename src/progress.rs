@@ -209,26 +209,38 @@ impl Progress for Bars {
     }
 }
 
-/// A line (text or JSON) on stderr every `every`, and at the end of each phase.
+/// A line (text or JSON) on stderr every `every`, and at the end of each phase. A ticker
+/// thread prints even while nothing advances (an index build), so logs show the wait.
 pub struct Periodic {
+    shared: std::sync::Arc<PeriodicState>,
+}
+
+struct PeriodicState {
     counters: Counters,
-    phase: Mutex<(String, Instant, Instant)>,
+    phase: Mutex<(String, Instant)>,
     every: Duration,
     json: bool,
+    /// Bumped at each phase start and end; a ticker stops when it changes.
+    generation: AtomicU64,
 }
 
 impl Periodic {
     fn new(every: Duration, json: bool) -> Self {
-        let now = Instant::now();
         Periodic {
-            counters: Counters::default(),
-            phase: Mutex::new((String::new(), now, now)),
-            every,
-            json,
+            shared: std::sync::Arc::new(PeriodicState {
+                counters: Counters::default(),
+                phase: Mutex::new((String::new(), Instant::now())),
+                every,
+                json,
+                generation: AtomicU64::new(0),
+            }),
         }
     }
+}
 
-    fn print(&self, phase: &str, started: Instant) {
+impl PeriodicState {
+    fn print(&self) {
+        let (phase, started) = self.phase.lock().expect("phase").clone();
         let elapsed = started.elapsed();
         let s = self.counters.read(elapsed);
         if self.json {
@@ -266,32 +278,37 @@ impl Periodic {
 
 impl Progress for Periodic {
     fn begin(&self, phase: &str, total_bytes: u64, done_bytes: u64, total_tables: u64) {
-        self.counters.reset(total_bytes, done_bytes, total_tables);
-        let now = Instant::now();
-        *self.phase.lock().expect("phase") = (phase.to_string(), now, now);
+        let state = &self.shared;
+        state.counters.reset(total_bytes, done_bytes, total_tables);
+        *state.phase.lock().expect("phase") = (phase.to_string(), Instant::now());
+        let generation = state.generation.fetch_add(1, Ordering::SeqCst) + 1;
+        let state = self.shared.clone();
+        std::thread::spawn(move || loop {
+            std::thread::sleep(state.every);
+            if state.generation.load(Ordering::SeqCst) != generation {
+                return;
+            }
+            state.print();
+        });
     }
     fn advance(&self, bytes: u64, rows: u64) {
-        self.counters.bytes.fetch_add(bytes, Ordering::Relaxed);
-        self.counters.rows.fetch_add(rows, Ordering::Relaxed);
-        let mut p = self.phase.lock().expect("phase");
-        if p.2.elapsed() >= self.every {
-            p.2 = Instant::now();
-            self.print(&p.0, p.1);
-        }
+        let c = &self.shared.counters;
+        c.bytes.fetch_add(bytes, Ordering::Relaxed);
+        c.rows.fetch_add(rows, Ordering::Relaxed);
     }
     fn table_done(&self) {
-        self.counters.tables.fetch_add(1, Ordering::Relaxed);
+        self.shared.counters.tables.fetch_add(1, Ordering::Relaxed);
     }
     fn note(&self, line: &str) {
-        if self.json {
+        if self.shared.json {
             eprintln!("{}", serde_json::json!({ "note": line }));
         } else {
             eprintln!("{line}");
         }
     }
     fn end(&self) {
-        let p = self.phase.lock().expect("phase");
-        self.print(&p.0, p.1);
+        self.shared.generation.fetch_add(1, Ordering::SeqCst);
+        self.shared.print();
     }
 }
 

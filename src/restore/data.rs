@@ -75,8 +75,8 @@ async fn finish_table(
                 .ctx(|| format!("adding the indexes of {name}"))?;
         }
     }
-    progress.advance(plan.index_units.get(&key).copied().unwrap_or(0), 0);
     progress.table_done();
+    progress.advance(plan.index_units.get(&key).copied().unwrap_or(0), 0);
     Ok(())
 }
 
