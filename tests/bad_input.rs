@@ -5,204 +5,72 @@
 mod support;
 
 use std::fs;
-use std::net::TcpListener;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::Command;
 use std::thread::sleep;
 use std::time::{Duration, Instant};
 
-use support::{assert_same_data, mysnap_bin, run_mysnap, run_mysnap_ok, TestServer};
+use support::{
+    assert_same_data, dump_args, dump_args_with, fill_db, free_port, is_root, login_args,
+    one_error_line, restore_args, run_mysnap, run_mysnap_ok, tempdir, wait_for_dump_select,
+    wait_no_mysnap_sessions, Running, TestServer,
+};
 use tempfile::TempDir;
-
-/// Asserts a failed run: non-zero exit, stderr exactly one `mysnap: error:` line containing
-/// every one of `needles` (case-insensitive). Returns that line.
-fn one_error_line(out: &Output, needles: &[&str]) -> String {
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        !out.status.success(),
-        "mysnap should have failed; stdout:\n{}\nstderr:\n{stderr}",
-        String::from_utf8_lossy(&out.stdout)
-    );
-    let lines: Vec<&str> = stderr.lines().collect();
-    assert_eq!(lines.len(), 1, "stderr must be one line, got:\n{stderr}");
-    let line = lines[0];
-    eprintln!("stderr: {line}");
-    assert!(line.starts_with("mysnap: error:"), "{line}");
-    for n in needles {
-        assert!(
-            line.to_lowercase().contains(&n.to_lowercase()),
-            "error line should mention {n:?}: {line}"
-        );
-    }
-    line.to_string()
-}
-
-fn args(server: &TestServer, extra: &[&str]) -> Vec<String> {
-    let mut v = server.conn_args();
-    v.extend(extra.iter().map(|s| s.to_string()));
-    v
-}
-
-fn dump_args(server: &TestServer, db: &str, out: &Path, extra: &[&str]) -> Vec<String> {
-    let mut v = vec!["dump".to_string()];
-    v.extend(server.conn_args());
-    v.extend(["--database".into(), db.into(), "--output".into()]);
-    v.push(out.display().to_string());
-    v.extend(extra.iter().map(|s| s.to_string()));
-    v
-}
-
-fn restore_args(server: &TestServer, dir: &Path, extra: &[&str]) -> Vec<String> {
-    let mut v = vec!["restore".to_string(), dir.display().to_string()];
-    v.extend(args(server, extra));
-    v
-}
 
 /// Creates `db` with InnoDB tables `t1..=tN` of `rows` rows each (~210 raw bytes a row),
 /// analyzed so that the dump's size estimates (and so its chunking) are right.
 fn fill(server: &TestServer, db: &str, tables: usize, rows: usize) {
-    let mut sql = format!("CREATE DATABASE {db}; USE {db};\n");
-    for t in 1..=tables {
-        sql += &format!(
-            "CREATE TABLE {db}.t{t} (id INT PRIMARY KEY, v VARCHAR(255) NOT NULL) ENGINE=InnoDB;
-             INSERT INTO {db}.t{t} SELECT seq, CONCAT(seq, ':', REPEAT(CHAR(65 + seq % 26), 200)) FROM seq_1_to_{rows};
-             ANALYZE TABLE {db}.t{t};\n"
-        );
-    }
-    server.sql(&sql);
+    let names: Vec<String> = (1..=tables).map(|t| format!("t{t}")).collect();
+    let tables: Vec<(&str, usize)> = names.iter().map(|t| (t.as_str(), rows)).collect();
+    fill_db(server, db, &tables, None);
 }
 
-fn db_exists(server: &TestServer, db: &str) -> bool {
-    server.query_value(&format!(
-        "SELECT COUNT(*) FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = '{db}'"
-    )) == "1"
+/// A server with a small database `d` (one table of 10 rows), and a temporary directory.
+fn small_source() -> (TestServer, TempDir) {
+    let s = TestServer::start();
+    fill(&s, "d", 1, 10);
+    (s, tmp())
 }
 
-fn tables_of(server: &TestServer, db: &str) -> Vec<String> {
-    server
-        .sql(&format!(
-            "SELECT TABLE_NAME FROM information_schema.TABLES WHERE TABLE_SCHEMA = '{db}' ORDER BY 1"
-        ))
-        .lines()
-        .map(str::to_string)
-        .collect()
+/// A source with `d` (`tables` tables of `rows` rows) dumped into `DIR/dump`, and an empty
+/// target: `(source, target, DIR, dump)`.
+fn dumped(tables: usize, rows: usize) -> (TestServer, TestServer, TempDir, PathBuf) {
+    let (src, dst) = (TestServer::start(), TestServer::start());
+    fill(&src, "d", tables, rows);
+    let dir = tmp();
+    let dump = dir.path().join("dump");
+    run_mysnap_ok(&dump_args(&src, &["d"], &dump, &[]));
+    (src, dst, dir, dump)
 }
 
-/// mysnap's sessions: it connects over TCP, the harness over the socket.
-fn mysnap_sessions(server: &TestServer) -> Vec<String> {
-    server
-        .sql("SELECT ID, USER, COMMAND, INFO FROM information_schema.PROCESSLIST WHERE HOST LIKE '127.0.0.1:%'")
-        .lines()
-        .map(str::to_string)
-        .collect()
+/// `dump` of `d` into `out` as `user` with `-pPASSWORD` over TCP, then `extra`.
+fn dump_as(
+    server: &TestServer,
+    user: &str,
+    password: &str,
+    out: &Path,
+    extra: &[&str],
+) -> Vec<String> {
+    let mut login = login_args(server.port(), user);
+    login.push(format!("-p{password}"));
+    dump_args_with(&login, &["d"], out, extra)
 }
 
-fn wait_no_mysnap_sessions(server: &TestServer, within: Duration) {
-    let deadline = Instant::now() + within;
-    loop {
-        let left = mysnap_sessions(server);
-        if left.is_empty() {
-            return;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "mysnap sessions still open after {within:?}: {left:?}"
-        );
-        sleep(Duration::from_millis(50));
-    }
+/// Restores `dump` into `dst`, which must fail with one error line naming `needles`.
+fn restore_error(dst: &TestServer, dump: &Path, needles: &[&str]) -> String {
+    one_error_line(&run_mysnap(&restore_args(dst, dump, &[])), needles)
 }
 
-/// Polls the processlist (inside the server, in one-second rounds, so that short SELECTs
-/// are not missed) until a session runs a dump SELECT; returns its id. Panics if the dump
-/// exits first or after 30 s.
-fn wait_for_dump_select(server: &TestServer, dump: &mut Running) -> u64 {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let id = server.query_value(
-            "DELIMITER //
-             BEGIN NOT ATOMIC
-               DECLARE victim BIGINT DEFAULT NULL;
-               DECLARE deadline DATETIME(6) DEFAULT NOW(6) + INTERVAL 1 SECOND;
-               WHILE victim IS NULL AND NOW(6) < deadline DO
-                 SET victim = (SELECT ID FROM information_schema.PROCESSLIST
-                               WHERE ID <> CONNECTION_ID() AND INFO LIKE '%mysnap dump%' LIMIT 1);
-               END WHILE;
-               SELECT victim;
-             END //",
-        );
-        if let Ok(id) = id.parse() {
-            return id;
-        }
-        dump.assert_running();
-        assert!(Instant::now() < deadline, "no dump SELECT seen within 30 s");
-    }
-}
-
-/// A running mysnap child, killed if the test panics.
-struct Running(Option<Child>);
-
-impl Running {
-    fn spawn(args: &[String]) -> Running {
-        let child = Command::new(mysnap_bin())
-            .args(args)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("spawn mysnap");
-        Running(Some(child))
-    }
-
-    fn pid(&self) -> u32 {
-        self.0.as_ref().unwrap().id()
-    }
-
-    /// Panics with the output if the child has already exited.
-    fn assert_running(&mut self) {
-        if self.0.as_mut().unwrap().try_wait().unwrap().is_some() {
-            let out = self.0.take().unwrap().wait_with_output().unwrap();
-            panic!(
-                "mysnap exited early ({}): {}",
-                out.status,
-                String::from_utf8_lossy(&out.stderr)
-            );
-        }
-    }
-
-    /// Waits for the exit, at most `limit`.
-    fn finish(mut self, limit: Duration) -> Output {
-        let deadline = Instant::now() + limit;
-        let child = self.0.as_mut().unwrap();
-        while child.try_wait().expect("try_wait").is_none() {
-            assert!(
-                Instant::now() < deadline,
-                "mysnap still running after {limit:?}"
-            );
-            sleep(Duration::from_millis(20));
-        }
-        self.0
-            .take()
-            .unwrap()
-            .wait_with_output()
-            .expect("collect output")
-    }
-}
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        if let Some(mut c) = self.0.take() {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-    }
+fn assert_untouched(dst: &TestServer) {
+    let exists = dst
+        .query_value("SELECT COUNT(*) FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = 'd'")
+        == "1";
+    assert!(!exists, "the restore touched the target");
 }
 
 fn tmp() -> TempDir {
-    tempfile::Builder::new()
-        .prefix("mysnap-bad-")
-        .tempdir()
-        .unwrap()
+    tempdir("mysnap-bad-")
 }
 
 fn data_files(dir: &Path) -> Vec<PathBuf> {
@@ -213,32 +81,12 @@ fn data_files(dir: &Path) -> Vec<PathBuf> {
     v
 }
 
-fn is_root() -> bool {
-    use std::os::unix::fs::MetadataExt;
-    fs::metadata("/proc/self").unwrap().uid() == 0
-}
-
 #[test]
 fn wrong_password_is_access_denied_naming_the_user() {
-    let s = TestServer::start();
-    fill(&s, "d", 1, 10);
+    let (s, dir) = small_source();
     s.sql("CREATE USER 'u'@'%' IDENTIFIED BY 'right'; GRANT ALL ON *.* TO 'u'@'%';");
-    let dir = tmp();
     let out_dir = dir.path().join("out");
-    let a = [
-        "dump",
-        "-h",
-        "127.0.0.1",
-        "-P",
-        &s.port().to_string(),
-        "-u",
-        "u",
-        "-pwrong_Pw9",
-        "--database",
-        "d",
-        "--output",
-        out_dir.to_str().unwrap(),
-    ];
+    let a = dump_as(&s, "u", "wrong_Pw9", &out_dir, &[]);
     let line = one_error_line(&run_mysnap(&a), &["access denied"]);
     assert!(
         line.contains("'u'@") || line.contains(&format!("u@127.0.0.1:{}", s.port())),
@@ -247,59 +95,39 @@ fn wrong_password_is_access_denied_naming_the_user() {
     assert!(!line.contains("wrong_Pw9"), "the password leaks: {line}");
     assert!(!out_dir.join("manifest.json").exists());
     // The right password works, so the failure was the password.
-    let mut ok = a.to_vec();
-    ok[7] = "-pright";
-    run_mysnap_ok(&ok);
+    run_mysnap_ok(&dump_as(&s, "u", "right", &out_dir, &[]));
 }
 
 #[test]
 fn unreachable_host_names_host_and_port() {
-    let port = {
-        let l = TcpListener::bind("127.0.0.1:0").unwrap();
-        l.local_addr().unwrap().port()
-    };
+    let port = free_port();
     let dir = tmp();
     let out_dir = dir.path().join("out");
-    let p = port.to_string();
-    let out = run_mysnap(&[
-        "dump",
-        "-h",
-        "127.0.0.1",
-        "-P",
-        &p,
-        "-u",
-        "root",
-        "--connect-timeout",
-        "5",
-        "--database",
-        "d",
-        "--output",
-        out_dir.to_str().unwrap(),
-    ]);
+    let out = run_mysnap(&dump_args_with(
+        &login_args(port, "root"),
+        &["d"],
+        &out_dir,
+        &["--connect-timeout", "5"],
+    ));
     one_error_line(&out, &[&format!("127.0.0.1:{port}")]);
     assert!(!out_dir.join("manifest.json").exists());
 }
 
 #[test]
 fn unknown_database_is_named_and_leaves_no_manifest() {
-    let s = TestServer::start();
-    fill(&s, "d", 1, 10);
-    let dir = tmp();
+    let (s, dir) = small_source();
     let out_dir = dir.path().join("out");
-    let mut a = dump_args(&s, "d", &out_dir, &[]);
-    a.extend(["--database".into(), "no_such_db".into()]);
+    let a = dump_args(&s, &["d", "no_such_db"], &out_dir, &[]);
     one_error_line(&run_mysnap(&a), &["no_such_db"]);
     assert!(!out_dir.join("manifest.json").exists());
 }
 
 #[test]
 fn non_empty_output_directory_is_refused_and_untouched() {
-    let s = TestServer::start();
-    fill(&s, "d", 1, 10);
-    let dir = tmp();
+    let (s, dir) = small_source();
     let keep = dir.path().join("precious.txt");
     fs::write(&keep, b"do not touch").unwrap();
-    let out = run_mysnap(&dump_args(&s, "d", dir.path(), &[]));
+    let out = run_mysnap(&dump_args(&s, &["d"], dir.path(), &[]));
     one_error_line(&out, &[dir.path().to_str().unwrap()]);
     assert_eq!(fs::read(&keep).unwrap(), b"do not touch");
     let entries: Vec<_> = fs::read_dir(dir.path()).unwrap().collect();
@@ -308,9 +136,7 @@ fn non_empty_output_directory_is_refused_and_untouched() {
 
 #[test]
 fn unwritable_output_path_is_named() {
-    let s = TestServer::start();
-    fill(&s, "d", 1, 10);
-    let dir = tmp();
+    let (s, dir) = small_source();
     let file = dir.path().join("a-file");
     fs::write(&file, b"x").unwrap();
     let mut targets = vec![file.join("out")];
@@ -321,7 +147,7 @@ fn unwritable_output_path_is_named() {
         targets.push(ro.join("out"));
     }
     for target in targets {
-        let out = run_mysnap(&dump_args(&s, "d", &target, &[]));
+        let out = run_mysnap(&dump_args(&s, &["d"], &target, &[]));
         one_error_line(&out, &[target.to_str().unwrap()]);
         assert!(!target.join("manifest.json").exists());
     }
@@ -330,11 +156,7 @@ fn unwritable_output_path_is_named() {
 
 #[test]
 fn flipped_bit_in_a_data_file_fails_restore_before_any_table_is_created() {
-    let (src, dst) = (TestServer::start(), TestServer::start());
-    fill(&src, "d", 3, 2000);
-    let dir = tmp();
-    let dump = dir.path().join("dump");
-    run_mysnap_ok(&dump_args(&src, "d", &dump, &[]));
+    let (_src, dst, _dir, dump) = dumped(3, 2000);
     let files = data_files(&dump);
     assert!(files.len() >= 3, "{files:?}");
     let victim = &files[files.len() / 2];
@@ -343,23 +165,18 @@ fn flipped_bit_in_a_data_file_fails_restore_before_any_table_is_created() {
     bytes[mid] ^= 0x10;
     fs::write(victim, &bytes).unwrap();
 
-    let out = run_mysnap(&restore_args(&dst, &dump, &[]));
     let name = victim.file_name().unwrap().to_str().unwrap();
-    let line = one_error_line(&out, &[name]);
+    let line = restore_error(&dst, &dump, &[name]);
     assert!(
         line.contains("sha256") || line.contains("size"),
         "should say the checksum or size differs: {line}"
     );
-    assert!(!db_exists(&dst, "d"), "the restore touched the target");
+    assert_untouched(&dst);
 }
 
 #[test]
 fn truncated_manifest_is_reported_damaged_by_show_and_restore() {
-    let (src, dst) = (TestServer::start(), TestServer::start());
-    fill(&src, "d", 2, 100);
-    let dir = tmp();
-    let dump = dir.path().join("dump");
-    run_mysnap_ok(&dump_args(&src, "d", &dump, &[]));
+    let (_src, dst, _dir, dump) = dumped(2, 100);
     let manifest = dump.join("manifest.json");
     let text = fs::read(&manifest).unwrap();
     fs::write(&manifest, &text[..text.len() / 2]).unwrap();
@@ -370,26 +187,20 @@ fn truncated_manifest_is_reported_damaged_by_show_and_restore() {
     assert!(show.stdout.is_empty(), "show printed something");
     let show_text = run_mysnap(&["show", dump.to_str().unwrap()]);
     one_error_line(&show_text, &[path, "damaged"]);
-    let restore = run_mysnap(&restore_args(&dst, &dump, &[]));
-    one_error_line(&restore, &[path, "damaged"]);
-    assert!(!db_exists(&dst, "d"), "the restore touched the target");
+    restore_error(&dst, &dump, &[path, "damaged"]);
+    assert_untouched(&dst);
 }
 
 #[test]
 fn existing_table_on_target_fails_without_changes_until_existing_drop() {
-    let (src, dst) = (TestServer::start(), TestServer::start());
-    fill(&src, "d", 3, 500);
-    let dir = tmp();
-    let dump = dir.path().join("dump");
-    run_mysnap_ok(&dump_args(&src, "d", &dump, &[]));
+    let (src, dst, _dir, dump) = dumped(3, 500);
     dst.sql(
         "CREATE DATABASE d; CREATE TABLE d.t2 (id INT PRIMARY KEY, v VARCHAR(255) NOT NULL);
          INSERT INTO d.t2 VALUES (42, 'mine');",
     );
 
-    let out = run_mysnap(&restore_args(&dst, &dump, &[]));
-    one_error_line(&out, &["`d`.`t2`"]);
-    assert_eq!(tables_of(&dst, "d"), ["t2"], "other tables were created");
+    restore_error(&dst, &dump, &["`d`.`t2`"]);
+    assert_eq!(dst.table_names("d"), ["t2"], "other tables were created");
     assert_eq!(dst.sql("SELECT id, v FROM d.t2"), "42\tmine\n");
 
     run_mysnap_ok(&restore_args(&dst, &dump, &["--existing=drop"]));
@@ -406,29 +217,13 @@ fn password_on_the_command_line_is_hidden_from_the_process_list() {
     ));
     let dir = tmp();
     let out_dir = dir.path().join("out");
-    let p = s.port().to_string();
-    let pw = format!("-p{SECRET}");
-    let a: Vec<String> = [
-        "dump",
-        "-h",
-        "127.0.0.1",
-        "-P",
-        &p,
-        "-u",
+    let a = dump_as(
+        &s,
         "snap",
-        &pw,
-        "--database",
-        "d",
-        "--output",
-        out_dir.to_str().unwrap(),
-        "--max-rate",
-        "100K",
-        "--chunk-size",
-        "64K",
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .collect();
+        SECRET,
+        &out_dir,
+        &["--max-rate", "100K", "--chunk-size", "64K"],
+    );
     let mut child = Running::spawn(&a);
     let cmdline_path = format!("/proc/{}/cmdline", child.pid());
     let deadline = Instant::now() + Duration::from_secs(30);
@@ -450,7 +245,7 @@ fn password_on_the_command_line_is_hidden_from_the_process_list() {
         "not mysnap's cmdline: {shown}"
     );
     assert!(!shown.contains(SECRET), "the password is visible: {shown}");
-    let out = child.finish(Duration::from_secs(60));
+    let out = child.finish(Duration::from_secs(60), String::new);
     assert!(
         out.status.success(),
         "dump failed: {}",
@@ -469,10 +264,9 @@ fn restore_of_a_dump_without_manifest_says_it_is_not_finished() {
     fs::create_dir_all(partial.join("data")).unwrap();
     fs::write(partial.join("data/d.t1-0000.00000.0000.tsv.zst"), b"").unwrap();
     for d in [&empty, &partial] {
-        let out = run_mysnap(&restore_args(&dst, d, &[]));
-        one_error_line(&out, &[d.to_str().unwrap(), "not a finished"]);
+        restore_error(&dst, d, &[d.to_str().unwrap(), "not a finished"]);
     }
-    assert!(!db_exists(&dst, "d"));
+    assert_untouched(&dst);
 }
 
 #[test]
@@ -483,7 +277,7 @@ fn sigint_during_a_dump_exits_130_leaving_no_manifest_and_no_session() {
     let out_dir = dir.path().join("out");
     let a = dump_args(
         &s,
-        "d",
+        &["d"],
         &out_dir,
         &["--max-rate", "100K", "--chunk-size", "64K"],
     );
@@ -494,7 +288,7 @@ fn sigint_during_a_dump_exits_130_leaving_no_manifest_and_no_session() {
         .status()
         .unwrap();
     assert!(status.success());
-    let out = child.finish(Duration::from_secs(15));
+    let out = child.finish(Duration::from_secs(15), String::new);
     assert_eq!(out.status.code(), Some(130), "{out:?}");
     one_error_line(&out, &["interrupted"]);
     assert!(out_dir.is_dir(), "the dump had started writing");

@@ -6,7 +6,7 @@ mod support;
 use std::path::Path;
 use std::process::Command;
 
-use support::{run_mysnap, TestServer};
+use support::{dump_args_with, mysnap_bin, run_mysnap, stderr, tcp_args, TestServer};
 
 /// A CA and a server certificate for 127.0.0.1 signed by it, plus an unrelated CA.
 fn make_certs(dir: &Path) {
@@ -20,33 +20,14 @@ fn make_certs(dir: &Path) {
         dir = dir.display()
     );
     let out = Command::new("sh").args(["-c", &sh]).output().unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert!(out.status.success(), "{}", stderr(&out));
 }
 
-fn dump_args(server: &TestServer, out: &Path, extra: &[&str]) -> Vec<String> {
-    let mut args: Vec<String> = ["dump", "-h", "127.0.0.1", "-P", &server.port().to_string()]
-        .map(String::from)
-        .to_vec();
-    args.extend(extra.iter().map(|s| s.to_string()));
-    args.extend(
-        [
-            "--database",
-            "d",
-            "--output",
-            &out.display().to_string(),
-            "-q",
-        ]
-        .map(String::from),
-    );
-    args
-}
-
-fn stderr(o: &std::process::Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
+/// `dump` of `d` into `out`, quietly, over TCP with no user: the login comes from `login`.
+fn dump_args(server: &TestServer, out: &Path, login: &[&str]) -> Vec<String> {
+    let mut conn = tcp_args(server.port());
+    conn.extend(login.iter().map(|s| s.to_string()));
+    dump_args_with(&conn, &["d"], out, &["-q"])
 }
 
 #[test]
@@ -128,25 +109,20 @@ fn option_file_environment_and_socket_supply_the_login() {
     let o = run_mysnap(&dump_args(&server, &dir.path().join("file"), &[&defaults]));
     assert!(o.status.success(), "{}", stderr(&o));
 
-    let o = Command::new(support::mysnap_bin())
-        .args(dump_args(
-            &server,
-            &dir.path().join("env"),
-            &["-u", "fromenv"],
-        ))
-        .env("MYSQL_PWD", "envpw")
-        .output()
-        .unwrap();
+    let as_fromenv = |name: &str, password: &str| {
+        Command::new(mysnap_bin())
+            .args(dump_args(
+                &server,
+                &dir.path().join(name),
+                &["-u", "fromenv"],
+            ))
+            .env("MYSQL_PWD", password)
+            .output()
+            .unwrap()
+    };
+    let o = as_fromenv("env", "envpw");
     assert!(o.status.success(), "{}", stderr(&o));
-    let o = Command::new(support::mysnap_bin())
-        .args(dump_args(
-            &server,
-            &dir.path().join("env-wrong"),
-            &["-u", "fromenv"],
-        ))
-        .env("MYSQL_PWD", "not-it")
-        .output()
-        .unwrap();
+    let o = as_fromenv("env-wrong", "not-it");
     assert!(
         !o.status.success() && stderr(&o).contains("Access denied"),
         "{}",
@@ -154,19 +130,12 @@ fn option_file_environment_and_socket_supply_the_login() {
     );
 
     let sock = server.socket().display().to_string();
-    let out = dir.path().join("socket").display().to_string();
-    let o = run_mysnap(&[
-        "dump",
-        "-S",
-        &sock,
-        "-u",
-        "root",
-        "--database",
-        "d",
-        "--output",
-        &out,
-        "-q",
-    ]);
+    let o = run_mysnap(&dump_args_with(
+        &server.socket_args(),
+        &["d"],
+        &dir.path().join("socket"),
+        &["-q"],
+    ));
     assert!(o.status.success(), "{}", stderr(&o));
     let m = std::fs::read_to_string(dir.path().join("socket/manifest.json")).unwrap();
     assert!(

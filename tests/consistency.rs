@@ -7,7 +7,9 @@ mod support;
 use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
-use support::{assert_same_data, run_mysnap_ok, TestServer};
+use support::{
+    assert_same_data, dump_args, restore_args, run_mysnap_ok, show_json, stderr, TestServer,
+};
 
 const TABLES: usize = 4;
 const ACCOUNTS: usize = 5000;
@@ -117,11 +119,6 @@ fn accounts_off_ledger(server: &TestServer) -> u64 {
         .unwrap()
 }
 
-fn manifest(dir: &std::path::Path) -> serde_json::Value {
-    let out = run_mysnap_ok(&["show".as_ref(), dir.as_os_str(), "--json".as_ref()]);
-    serde_json::from_slice(&out.stdout).expect("show --json is JSON")
-}
-
 /// Every binlog file of the server from `first` on, in order.
 fn binlogs_from(server: &TestServer, first: &str) -> Vec<std::path::PathBuf> {
     let index = std::fs::read_to_string(server.binlog_dir().join("mysql-bin.index")).unwrap();
@@ -152,24 +149,12 @@ fn dump_under_concurrent_transfers_is_one_snapshot_and_binlog_replay_reaches_the
     let before_dump = ledger_rows(&source);
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("dump");
-    let mut args = source.conn_args();
-    args.extend(
-        [
-            "--database",
-            "bank",
-            "--threads",
-            "4",
-            "--chunk-size",
-            "128K",
-            "--max-rate",
-            "3M",
-        ]
-        .map(String::from),
-    );
-    let mut dump_args = vec!["dump".to_string()];
-    dump_args.extend(args);
-    dump_args.extend(["--output".to_string(), out.display().to_string()]);
-    run_mysnap_ok(&dump_args);
+    run_mysnap_ok(&dump_args(
+        &source,
+        &["bank"],
+        &out,
+        &["--threads", "4", "--chunk-size", "128K", "--max-rate", "3M"],
+    ));
     let after_dump = ledger_rows(&source);
     assert!(
         after_dump > before_dump,
@@ -185,12 +170,9 @@ fn dump_under_concurrent_transfers_is_one_snapshot_and_binlog_replay_reaches_the
     assert_eq!(total_balance(&source), total);
     assert_eq!(accounts_off_ledger(&source), 0);
 
-    let mut restore = vec!["restore".to_string(), out.display().to_string()];
-    restore.extend(target.conn_args());
-    restore.extend(["--threads".to_string(), "4".to_string()]);
-    run_mysnap_ok(&restore);
+    run_mysnap_ok(&restore_args(&target, &out, &["--threads", "4"]));
 
-    let m = manifest(&out);
+    let m = show_json(&out);
     eprintln!(
         "consistency: method {}, attempts {}, global lock {} ms; {before_dump}..{after_dump} transfers during the dump",
         m["consistency"]["method"], m["consistency"]["attempts"], m["consistency"]["global_lock_ms"]
@@ -219,11 +201,7 @@ fn dump_under_concurrent_transfers_is_one_snapshot_and_binlog_replay_reaches_the
         .args(binlogs_from(&source, file))
         .output()
         .unwrap();
-    assert!(
-        replay.status.success(),
-        "{}",
-        String::from_utf8_lossy(&replay.stderr)
-    );
+    assert!(replay.status.success(), "{}", stderr(&replay));
     let mut apply = target
         .client("mariadb")
         .stdin(Stdio::piped())
@@ -240,11 +218,7 @@ fn dump_under_concurrent_transfers_is_one_snapshot_and_binlog_replay_reaches_the
             .unwrap();
     }
     let applied = apply.wait_with_output().unwrap();
-    assert!(
-        applied.status.success(),
-        "{}",
-        String::from_utf8_lossy(&applied.stderr)
-    );
+    assert!(applied.status.success(), "{}", stderr(&applied));
     assert_eq!(ledger_rows(&target), ledger_rows(&source));
     assert_same_data(&source, &target, &["bank"]);
 }

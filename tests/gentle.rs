@@ -6,7 +6,7 @@ mod support;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use support::{run_mysnap, TestServer};
+use support::{dump_args, run_mysnap, stderr, TestServer};
 
 #[test]
 fn dump_pauses_while_the_server_runs_more_threads_than_allowed() {
@@ -39,23 +39,13 @@ fn dump_pauses_while_the_server_runs_more_threads_than_allowed() {
     }
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("dump");
-    let mut args = vec!["dump".to_string()];
-    args.extend(source.conn_args());
-    args.extend(
-        [
-            "--database",
-            "g",
-            "--output",
-            &out.display().to_string(),
-            "--busy-threads",
-            "1",
-            "--progress",
-            "lines",
-        ]
-        .map(String::from),
-    );
-    let o = run_mysnap(&args);
-    let stderr = String::from_utf8_lossy(&o.stderr);
+    let o = run_mysnap(&dump_args(
+        &source,
+        &["g"],
+        &out,
+        &["--busy-threads", "1", "--progress", "lines"],
+    ));
+    let stderr = stderr(&o);
     assert!(o.status.success(), "{stderr}");
     let paused = stderr.find("pausing").expect("the dump says it pauses");
     let resumed = stderr.find("resuming").expect("the dump says it resumes");

@@ -4,58 +4,28 @@
 
 mod support;
 
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 
-use support::{assert_same_data, run_mysnap, run_mysnap_ok, TestServer};
-
-fn fixture(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("fixtures")
-        .join(name)
-}
+use support::{
+    assert_same_data, dump_args, fixture, free_port, login_args, restore_args_with, run_mysnap,
+    run_mysnap_ok, stderr, TestServer,
+};
 
 fn shop_dump(dir: &Path) -> (TestServer, PathBuf) {
     let source = TestServer::start();
     source.sql_file(&fixture("sample.sql"));
     let out = dir.join("dump");
-    let mut args = vec!["dump".to_string()];
-    args.extend(source.conn_args());
-    args.extend(
-        [
-            "--database",
-            "shop",
-            "--output",
-            &out.display().to_string(),
-            "--chunk-size",
-            "256K",
-            "-q",
-        ]
-        .map(String::from),
-    );
-    run_mysnap_ok(&args);
+    run_mysnap_ok(&dump_args(
+        &source,
+        &["shop"],
+        &out,
+        &["--chunk-size", "256K", "-q"],
+    ));
     (source, out)
 }
 
 fn restore(target_args: Vec<String>, dump: &Path, extra: &[&str]) -> std::process::Output {
-    let mut args = vec!["restore".to_string(), dump.display().to_string()];
-    args.extend(target_args);
-    args.extend(extra.iter().map(|s| s.to_string()));
-    run_mysnap(&args)
-}
-
-fn tables(server: &TestServer, db: &str) -> Vec<String> {
-    server
-        .sql(&format!(
-            "SELECT TABLE_NAME FROM information_schema.TABLES WHERE TABLE_SCHEMA = '{db}' ORDER BY 1"
-        ))
-        .lines()
-        .map(str::to_owned)
-        .collect()
-}
-
-fn stderr(o: &std::process::Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
+    run_mysnap(&restore_args_with(&target_args, dump, extra))
 }
 
 #[test]
@@ -66,7 +36,7 @@ fn rename_restores_a_database_under_another_name_with_its_objects_following() {
     let o = restore(target.conn_args(), &dump, &["--rename", "shop=shop_copy"]);
     assert!(o.status.success(), "{}", stderr(&o));
     assert!(
-        tables(&target, "shop").is_empty(),
+        target.table_names("shop").is_empty(),
         "nothing goes to the old name"
     );
     // The copy holds exactly what the source holds, once the name is swapped.
@@ -84,7 +54,7 @@ fn rename_restores_a_database_under_another_name_with_its_objects_following() {
 fn include_and_exclude_choose_tables_and_their_triggers() {
     let dir = tempfile::tempdir().unwrap();
     let (source, dump) = shop_dump(dir.path());
-    let all = tables(&source, "shop");
+    let all = source.table_names("shop");
     let target = TestServer::start();
     let o = restore(
         target.conn_args(),
@@ -98,7 +68,7 @@ fn include_and_exclude_choose_tables_and_their_triggers() {
         .cloned()
         .collect();
     assert!(!expected.is_empty());
-    assert_eq!(tables(&target, "shop"), expected);
+    assert_eq!(target.table_names("shop"), expected);
     let rows = |s: &TestServer| s.query_value("SELECT COUNT(*) FROM shop.orders");
     assert_eq!(rows(&source), rows(&target));
 }
@@ -150,17 +120,7 @@ fn a_target_refusing_local_infile_is_loaded_with_inserts_identically() {
     source.sql_file(&fixture("fidelity.sql"));
     let dbs = ["fidelity", "fidelity_objects", "odd db-ünï"];
     let out = dir.path().join("dump");
-    let mut args = vec!["dump".to_string()];
-    args.extend(source.conn_args());
-    for db in dbs {
-        args.extend(["--database".to_string(), db.to_string()]);
-    }
-    args.extend([
-        "--output".to_string(),
-        out.display().to_string(),
-        "-q".to_string(),
-    ]);
-    run_mysnap_ok(&args);
+    run_mysnap_ok(&dump_args(&source, &dbs, &out, &["-q"]));
     let target = TestServer::start_with(&["--local-infile=0"]);
     let o = restore(target.conn_args(), &out, &["--progress", "lines"]);
     assert!(o.status.success(), "{}", stderr(&o));
@@ -177,15 +137,7 @@ fn bad_option_combinations_fail_before_connecting() {
     let dir = tempfile::tempdir().unwrap();
     let (_source, dump) = shop_dump(dir.path());
     // Nothing listens here: an error about the options proves no connection came first.
-    let port = TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-        .to_string();
-    let nowhere: Vec<String> = ["-h", "127.0.0.1", "-P", &port, "-u", "root"]
-        .map(String::from)
-        .to_vec();
+    let nowhere = login_args(free_port(), "root");
     let cases: &[(&[&str], &str)] = &[
         (&["--rename", "shop"], "SRC=DST"),
         (&["--rename", "nosuch=x"], "no database 'nosuch'"),

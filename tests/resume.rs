@@ -8,13 +8,10 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use rand::{Rng, SeedableRng};
-use support::{assert_same_data, mysnap_bin, run_mysnap, run_mysnap_ok, TestServer};
-
-fn fixture(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("fixtures")
-        .join(name)
-}
+use support::{
+    assert_same_data, dump_args, fixture, mysnap_bin, restore_args, run_mysnap, run_mysnap_ok,
+    stderr, TestServer,
+};
 
 /// A source with the shop schema and the fidelity fixture, dumped into many small files.
 fn dumped_source(dir: &Path) -> (TestServer, PathBuf, Vec<&'static str>) {
@@ -23,29 +20,22 @@ fn dumped_source(dir: &Path) -> (TestServer, PathBuf, Vec<&'static str>) {
     source.sql_file(&fixture("fidelity.sql"));
     let dbs = vec!["shop", "fidelity", "fidelity_objects", "odd db-ünï"];
     let out = dir.join("dump");
-    let mut args = vec!["dump".to_string()];
-    args.extend(source.conn_args());
-    for db in &dbs {
-        args.extend(["--database".to_string(), db.to_string()]);
-    }
-    args.extend(
-        [
-            "--output",
-            &out.display().to_string(),
-            "--chunk-size",
-            "32K",
-            "-q",
-        ]
-        .map(String::from),
-    );
-    run_mysnap_ok(&args);
+    run_mysnap_ok(&dump_args(
+        &source,
+        &dbs,
+        &out,
+        &["--chunk-size", "32K", "-q"],
+    ));
     (source, out, dbs)
 }
 
 fn restore_cmd(target: &TestServer, dump: &Path, extra: &[&str]) -> Command {
     let mut cmd = Command::new(mysnap_bin());
-    cmd.arg("restore").arg(dump).args(target.conn_args());
-    cmd.args(["--progress", "none"]).args(extra);
+    cmd.args(restore_args(
+        target,
+        dump,
+        &[&["--progress", "none"], extra].concat(),
+    ));
     cmd.stdout(Stdio::null()).stderr(Stdio::piped());
     cmd
 }
@@ -88,11 +78,7 @@ fn restore_resumes_after_repeated_kill_9_without_losing_or_duplicating_rows() {
             continue;
         }
         let out = child.wait_with_output().unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        assert!(out.status.success(), "{}", stderr(&out));
         break;
     }
     assert!(
@@ -132,12 +118,12 @@ fn restore_resumes_after_the_target_server_restarts() {
     }
     target.restart();
     let out = child.wait_with_output().unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
+    let err = stderr(&out);
     assert!(
         !out.status.success(),
         "the restore cannot have finished across a restart"
     );
-    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert_eq!(err.lines().count(), 1, "{err}");
 
     // Without --resume the target is not touched again.
     let refused = restore_cmd(&target, &dump, &[]).output().unwrap();
@@ -148,11 +134,7 @@ fn restore_resumes_after_the_target_server_restarts() {
     );
 
     let out = restore_cmd(&target, &dump, &["--resume"]).output().unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert!(out.status.success(), "{}", stderr(&out));
     assert_same_data(&source, &target, &dbs);
 }
 
@@ -162,25 +144,10 @@ fn resume_with_nothing_recorded_restores_from_the_beginning() {
     let source = TestServer::start();
     source.sql_file(&fixture("sample.sql"));
     let out = dir.path().join("dump");
-    let mut args = vec!["dump".to_string()];
-    args.extend(source.conn_args());
-    args.extend(
-        [
-            "--database",
-            "shop",
-            "--output",
-            &out.display().to_string(),
-            "-q",
-        ]
-        .map(String::from),
-    );
-    run_mysnap_ok(&args);
+    run_mysnap_ok(&dump_args(&source, &["shop"], &out, &["-q"]));
     let target = TestServer::start();
-    let mut restore = vec!["restore".to_string(), out.display().to_string()];
-    restore.extend(target.conn_args());
-    restore.push("--resume".into());
-    let o = run_mysnap(&restore);
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    assert!(String::from_utf8_lossy(&o.stderr).contains("starting from the beginning"));
+    let o = run_mysnap(&restore_args(&target, &out, &["--resume"]));
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stderr(&o).contains("starting from the beginning"));
     assert_same_data(&source, &target, &["shop"]);
 }

@@ -3,15 +3,12 @@
 
 mod support;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
-use support::{assert_same_data, run_mysnap_ok, TestServer};
-
-fn fixture(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("fixtures")
-        .join(name)
-}
+use support::{
+    assert_same_data, dump_args, fixture, restore_args, run_mysnap_ok, show_json, stderr,
+    TestServer,
+};
 
 fn user_databases(server: &TestServer) -> Vec<String> {
     server
@@ -25,27 +22,12 @@ fn user_databases(server: &TestServer) -> Vec<String> {
         .collect()
 }
 
-fn dump(source: &TestServer, databases: &[String], out: &Path, extra: &[&str]) {
-    let mut args = vec!["dump".to_string()];
-    args.extend(source.conn_args());
-    for db in databases {
-        args.extend(["--database".to_string(), db.clone()]);
-    }
-    args.extend(["--output".to_string(), out.display().to_string()]);
-    args.extend(extra.iter().map(|s| s.to_string()));
-    run_mysnap_ok(&args);
+fn dump(source: &TestServer, databases: &[impl AsRef<str>], out: &Path, extra: &[&str]) {
+    run_mysnap_ok(&dump_args(source, databases, out, extra));
 }
 
 fn restore(target: &TestServer, dir: &Path, extra: &[&str]) {
-    let mut args = vec!["restore".to_string(), dir.display().to_string()];
-    args.extend(target.conn_args());
-    args.extend(extra.iter().map(|s| s.to_string()));
-    run_mysnap_ok(&args);
-}
-
-fn show_json(dir: &Path) -> serde_json::Value {
-    let out = run_mysnap_ok(&["show".as_ref(), dir.as_os_str(), "--json".as_ref()]);
-    serde_json::from_slice(&out.stdout).expect("show --json prints JSON")
+    run_mysnap_ok(&restore_args(target, dir, extra));
 }
 
 /// Every row version of every system-versioned table, as `mariadb-dump --dump-history` prints it.
@@ -72,11 +54,7 @@ fn history(server: &TestServer) -> Vec<u8> {
         .args(&tables)
         .output()
         .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert!(out.status.success(), "{}", stderr(&out));
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.contains("INSERT INTO"), "history dump has rows");
     out.stdout
@@ -128,7 +106,7 @@ fn sample_schema_round_trips_with_every_codec() {
         let out = dir.path().join("dump");
         dump(
             &source,
-            &["shop".to_string()],
+            &["shop"],
             &out,
             &[
                 "--compress",
@@ -186,7 +164,7 @@ fn tables_split_on_every_kind_of_key_lose_and_duplicate_no_row() {
     let out = dir.path().join("dump");
     dump(
         &source,
-        &["k".to_string()],
+        &["k"],
         &out,
         &["--threads", "3", "--chunk-size", "16K"],
     );

@@ -56,6 +56,18 @@ pub const FIELD_END: u8 = b'\t';
 /// The row terminator.
 pub const ROW_END: u8 = b'\n';
 
+/// Appends one row: each field escaped by [`push_field`] (`None` is SQL NULL), separated by
+/// [`FIELD_END`], then [`ROW_END`].
+pub fn push_row(out: &mut Vec<u8>, fields: &[Option<&[u8]>]) {
+    for (i, &field) in fields.iter().enumerate() {
+        if i > 0 {
+            out.push(FIELD_END);
+        }
+        push_field(out, field);
+    }
+    out.push(ROW_END);
+}
+
 /// The clause that tells `LOAD DATA` this format.
 pub const LOAD_DATA_FORMAT: &str =
     "CHARACTER SET binary FIELDS TERMINATED BY '\\t' ESCAPED BY '\\\\' LINES TERMINATED BY '\\n' STARTING BY ''";
@@ -106,21 +118,10 @@ pub fn parse_rows(text: &[u8]) -> Vec<Vec<Option<Vec<u8>>>> {
 mod tests {
     use super::*;
 
-    fn encode_row(fields: &[Option<&[u8]>]) -> Vec<u8> {
-        let mut out = Vec::new();
-        for (i, f) in fields.iter().enumerate() {
-            if i > 0 {
-                out.push(FIELD_END);
-            }
-            push_field(&mut out, *f);
-        }
-        out.push(ROW_END);
-        out
-    }
-
     #[test]
     fn null_empty_and_the_strings_null_and_backslash_n_stay_distinct() {
-        let text = encode_row(&[None, Some(b""), Some(b"NULL"), Some(b"\\N")]);
+        let mut text = Vec::new();
+        push_row(&mut text, &[None, Some(b""), Some(b"NULL"), Some(b"\\N")]);
         assert_eq!(text, b"\\N\t\tNULL\t\\\\N\n");
         assert_eq!(
             parse_rows(&text),
@@ -155,7 +156,8 @@ mod tests {
     #[test]
     fn every_byte_value_round_trips() {
         let all: Vec<u8> = (0..=255u8).collect();
-        let text = encode_row(&[Some(&all), Some(b"\x81\x5c")]);
+        let mut text = Vec::new();
+        push_row(&mut text, &[Some(&all), Some(b"\x81\x5c")]);
         assert_eq!(
             parse_rows(&text),
             vec![vec![Some(all.clone()), Some(b"\x81\x5c".to_vec())]]

@@ -320,7 +320,7 @@ fn push_binary(out: &mut Vec<u8>, value: &[u8]) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::format::rowtext::{push_field, FIELD_END};
+    use crate::format::rowtext::push_row;
 
     fn col(name: &str, encoding: ColumnEncoding) -> DataColumn {
         DataColumn {
@@ -331,13 +331,7 @@ mod tests {
 
     fn row_text(fields: &[Option<&[u8]>]) -> Vec<u8> {
         let mut out = Vec::new();
-        for (i, f) in fields.iter().enumerate() {
-            if i > 0 {
-                out.push(FIELD_END);
-            }
-            push_field(&mut out, *f);
-        }
-        out.push(ROW_END);
+        push_row(&mut out, fields);
         out
     }
 

@@ -3,6 +3,10 @@
 //! checks never depend on the code under test. Use it from `tests/*.rs` with `mod support;`.
 #![allow(dead_code)]
 
+mod cli;
+
+pub use cli::*;
+
 use std::collections::hash_map::DefaultHasher;
 use std::fs::{self, File};
 use std::hash::{Hash, Hasher};
@@ -361,8 +365,7 @@ impl TestServer {
 
     /// mysnap CLI connection flags for this server over TCP: `-h 127.0.0.1 -P port -u root`.
     pub fn conn_args(&self) -> Vec<String> {
-        let args = format!("-h 127.0.0.1 -P {} -u root", self.port);
-        args.split(' ').map(String::from).collect()
+        login_args(self.port, "root")
     }
 
     /// mysnap CLI connection flags for this server over the socket: `-S sock -u root`.
@@ -454,6 +457,16 @@ impl TestServer {
             .collect()
     }
 
+    /// Names of the tables (and views) of `db`, sorted.
+    pub fn table_names(&self, db: &str) -> Vec<String> {
+        self.sql(&format!(
+            "SELECT TABLE_NAME FROM information_schema.TABLES WHERE TABLE_SCHEMA = '{db}' ORDER BY 1"
+        ))
+        .lines()
+        .map(str::to_string)
+        .collect()
+    }
+
     /// `name<TAB>charset<TAB>collation` of each of `databases` that exists, sorted by name.
     pub fn database_charsets(&self, databases: &[&str]) -> Vec<String> {
         let q = format!(
@@ -511,6 +524,23 @@ pub fn assert_same_data(source: &TestServer, target: &TestServer, dbs: &[&str]) 
         a.len() == b.len() && bad.is_empty(),
         "table checksums differ (source, target): {bad:?}"
     );
+}
+
+/// Creates `db` with the given InnoDB tables (`(name, rows)`, ~210 raw bytes a row) and,
+/// if `myisam` is set, a MyISAM table of that name with 100 rows. Analyzed, so that a
+/// dump's size estimates (and so its chunking) are right.
+pub fn fill_db(server: &TestServer, db: &str, tables: &[(&str, usize)], myisam: Option<&str>) {
+    let mut sql = format!("CREATE DATABASE {db}; USE {db};\n");
+    let mut all: Vec<(&str, usize, &str)> = tables.iter().map(|&(t, n)| (t, n, "InnoDB")).collect();
+    all.extend(myisam.map(|t| (t, 100, "MyISAM")));
+    for (t, rows, engine) in all {
+        sql += &format!(
+            "CREATE TABLE {t} (id INT PRIMARY KEY, v VARCHAR(255) NOT NULL) ENGINE={engine};
+             INSERT INTO {t} SELECT seq, CONCAT(seq, ':', REPEAT(CHAR(65 + seq % 26), 200)) FROM seq_1_to_{rows};
+             ANALYZE TABLE {t};\n"
+        );
+    }
+    server.sql(&sql);
 }
 
 /// The few lines around the first difference, `-` for `a` and `+` for `b`.
@@ -632,14 +662,15 @@ fn run_with_input(mut cmd: Command, input: &[u8]) -> Output {
     })
 }
 
-fn is_root() -> bool {
+/// Whether the tests run as root (permissions do not stop root).
+pub fn is_root() -> bool {
     fs::metadata("/proc/self")
         .map(|m| m.uid() == 0)
         .unwrap_or(false)
 }
 
 /// A port that was free a moment ago (bind to port 0, read it, release it).
-fn free_port() -> u16 {
+pub fn free_port() -> u16 {
     let listener = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
     listener.local_addr().unwrap().port()
 }
