@@ -91,6 +91,8 @@ pub struct Counters {
     rows: AtomicU64,
     tables: AtomicU64,
     total_tables: AtomicU64,
+    /// (seconds, bytes done) at each reading, for the recent rate.
+    history: Mutex<std::collections::VecDeque<(f64, u64)>>,
 }
 
 /// One reading of the counters.
@@ -120,6 +122,22 @@ impl Counters {
         self.rows.store(0, Ordering::Relaxed);
         self.tables.store(0, Ordering::Relaxed);
         self.total_tables.store(tables, Ordering::Relaxed);
+        self.history.lock().expect("history").clear();
+    }
+
+    /// Bytes per second over the last third of the run (at least the last second): a
+    /// load speeds up and slows down (caches warm, index builds come at the end), and
+    /// the recent rate predicts the rest better than the average since the start.
+    fn recent_rate(&self, secs: f64, done: u64) -> Option<f64> {
+        let mut history = self.history.lock().expect("history");
+        history.push_back((secs, done));
+        let window = (secs / 3.0).max(1.0);
+        while history.len() > 2 && history[1].0 <= secs - window {
+            history.pop_front();
+        }
+        let &(then, done_then) = history.front()?;
+        (secs - then >= window * 0.5 && secs > then)
+            .then(|| (done - done_then.min(done)) as f64 / (secs - then))
     }
 
     fn read(&self, elapsed: Duration) -> Snapshot {
@@ -127,10 +145,14 @@ impl Counters {
         let total = self.total_bytes.load(Ordering::Relaxed).max(done);
         let this_run = done - self.start_bytes.load(Ordering::Relaxed).min(done);
         let secs = elapsed.as_secs_f64();
-        let rate = if secs > 0.0 {
+        let average = if secs > 0.0 {
             this_run as f64 / secs
         } else {
             0.0
+        };
+        let rate = match self.recent_rate(secs, done) {
+            Some(r) if r > 0.0 => r,
+            _ => average,
         };
         Snapshot {
             done_bytes: done,
@@ -315,6 +337,22 @@ impl Progress for Periodic {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_eta_follows_a_rate_that_changes() {
+        let c = Counters::default();
+        c.reset(1000, 0, 1);
+        // 10 B/s for 6 s, then 50 B/s: the rate over the last third is the fast one.
+        for t in 1..=9u64 {
+            let done = if t <= 6 { 10 * t } else { 60 + 50 * (t - 6) };
+            c.bytes.store(done, Ordering::Relaxed);
+            let s = c.read(Duration::from_secs(t));
+            if t == 9 {
+                assert_eq!(s.rate, 50.0);
+                assert_eq!(s.eta, Some((1000.0 - 210.0) / 50.0));
+            }
+        }
+    }
 
     #[test]
     fn eta_comes_from_this_run_bytes_and_never_passes_the_total() {
