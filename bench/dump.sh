@@ -7,6 +7,7 @@
 #   bench/dump.sh                                    # 8 x 500k rows, 1000 small tables
 #   ROWS=20000 SMALL_TABLES=50 RUNS=1 bench/dump.sh  # a quick smoke run
 #   BIG_GB=5 bench/dump.sh                           # adds one table of ~5 GB (memory bound)
+#   BIG_GB=5 ONLY=big TABLES=1 ROWS=1000 bench/dump.sh  # only that table
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/server.sh
@@ -61,11 +62,16 @@ prepare_big() {
 }
 
 echo "preparing datasets ($TABLES x $ROWS sysbench rows, skewed, $SMALL_TABLES small tables)"
-sysbench_prepare sbtest "$TABLES" "$ROWS"
-prepare_skewed
-prepare_small
+if [ -z "${ONLY:-}" ]; then
+  sysbench_prepare sbtest "$TABLES" "$ROWS"
+  prepare_skewed
+  prepare_small
+else
+  sysbench_prepare sbtest 1 1000  # the live-workload step needs sbtest
+fi
 datasets=(sbtest skewed small)
 if [ "$BIG_GB" -gt 0 ]; then prepare_big; datasets+=(big); fi
+if [ -n "${ONLY:-}" ]; then read -r -a datasets <<< "$ONLY"; fi
 client -e "ANALYZE TABLE $(client -N -e "SELECT GROUP_CONCAT(CONCAT(TABLE_SCHEMA,'.',TABLE_NAME)) FROM information_schema.TABLES WHERE TABLE_SCHEMA IN ('sbtest','skewed','small','big')")" >/dev/null
 
 results=$work/results.tsv sizes=$work/sizes.tsv
@@ -110,13 +116,15 @@ for db in "${datasets[@]}"; do
   done
 done
 # gzip -6 of the same row text: the size the default codec must not exceed.
-for db in sbtest skewed small; do
+for db in "${datasets[@]}"; do
+  [ "$db" = big ] && continue
   "$mysnap" dump "${src[@]}" --database "$db" --output "$work/out/plain-$db" --compress none --threads "$THREADS" -q
   echo "$db:gzip-6-of-row-text $(cat "$work"/out/plain-$db/data/* | gzip -6 | wc -c | awk '{print int($1/1024)}')" >> "$sizes"
   rm -rf "$work/out/plain-$db"
 done
 # Within-table parallelism: the skewed set with 1 and 2 threads.
-for run in $(seq 1 "$RUNS"); do
+[ -n "${ONLY:-}" ] && RUNS_SKEWED=0 || RUNS_SKEWED=$RUNS
+for run in $(seq 1 "$RUNS_SKEWED"); do
   for t in 1 2; do
     timed "skewed:mysnap-zstd-threads-$t" "$work/out/t$t" "$mysnap" dump "${src[@]}" --database skewed --output "$work/out/t$t" --threads "$t" -q
   done
