@@ -17,6 +17,8 @@ pub trait Progress: Send + Sync {
     fn begin(&self, phase: &str, total_bytes: u64, done_bytes: u64, total_tables: u64);
     /// Bytes and rows done since the last call.
     fn advance(&self, bytes: u64, rows: u64);
+    /// Bytes reported by an attempt that was rolled back and will be tried again.
+    fn rewind(&self, _bytes: u64) {}
     /// A table is complete.
     fn table_done(&self);
     /// A line for the operator (warnings, notes).
@@ -219,6 +221,10 @@ impl Progress for Bars {
         self.bar.set_position(done);
         self.refresh_message();
     }
+    fn rewind(&self, bytes: u64) {
+        let done = self.counters.bytes.fetch_sub(bytes, Ordering::Relaxed) - bytes;
+        self.bar.set_position(done);
+    }
     fn table_done(&self) {
         self.counters.tables.fetch_add(1, Ordering::Relaxed);
         self.refresh_message();
@@ -317,6 +323,12 @@ impl Progress for Periodic {
         let c = &self.shared.counters;
         c.bytes.fetch_add(bytes, Ordering::Relaxed);
         c.rows.fetch_add(rows, Ordering::Relaxed);
+    }
+    fn rewind(&self, bytes: u64) {
+        self.shared
+            .counters
+            .bytes
+            .fetch_sub(bytes, Ordering::Relaxed);
     }
     fn table_done(&self) {
         self.shared.counters.tables.fetch_add(1, Ordering::Relaxed);

@@ -1,14 +1,14 @@
 //! Restore options operators expect: --rename, --include/--exclude, --dry-run,
-//! --progress=json, the INSERT fallback, and bad combinations refused before any
-//! connection is opened.
+//! --progress=json, the INSERT fallback, a load retried after a lock wait timeout, and
+//! bad combinations refused before any connection is opened.
 
 mod support;
 
 use std::path::{Path, PathBuf};
 
 use support::{
-    assert_same_data, dump_args, fixture, free_port, login_args, restore_args_with, run_mysnap,
-    run_mysnap_ok, stderr, TestServer,
+    assert_same_data, dump_args, fixture, free_port, login_args, restore_args, restore_args_with,
+    run_mysnap, run_mysnap_ok, stderr, TestServer,
 };
 
 fn shop_dump(dir: &Path) -> (TestServer, PathBuf) {
@@ -166,4 +166,52 @@ fn bad_option_combinations_fail_before_connecting() {
             "{extra:?} connected first: {err}"
         );
     }
+}
+
+#[test]
+fn a_load_blocked_past_the_lock_wait_timeout_is_rolled_back_and_retried() {
+    let dir = tempfile::tempdir().unwrap();
+    let source = TestServer::start();
+    source.sql(
+        "CREATE DATABASE r; USE r; CREATE TABLE t (id INT PRIMARY KEY, v VARCHAR(20));
+         INSERT INTO t SELECT seq, 'v' FROM seq_1_to_1000;",
+    );
+    let out = dir.path().join("dump");
+    run_mysnap_ok(&dump_args(&source, &["r"], &out, &["-q"]));
+    // The target already has the table (empty); another session holds the lock on a row
+    // the dump loads, for longer than the lock wait timeout, then gives it up.
+    let target = TestServer::start_with(&["--innodb-lock-wait-timeout=1"]);
+    target.sql("CREATE DATABASE r; CREATE TABLE r.t (id INT PRIMARY KEY, v VARCHAR(20));");
+    let blocker = target
+        .client("mariadb")
+        .args([
+            "-e",
+            "START TRANSACTION; INSERT INTO r.t VALUES (500, 'x'); DO SLEEP(2.5); ROLLBACK;",
+        ])
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while !target
+        .processlist()
+        .iter()
+        .any(|r| r.contains("SLEEP(2.5)"))
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the blocking session did not start"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let o = run_mysnap(&restore_args(
+        &target,
+        &out,
+        &["--existing", "append", "--threads", "1"],
+    ));
+    assert!(
+        o.status.success(),
+        "the blocked load was not retried: {}",
+        stderr(&o)
+    );
+    let _ = blocker.wait_with_output();
+    assert_same_data(&source, &target, &["r"]);
 }

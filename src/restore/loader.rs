@@ -3,6 +3,7 @@
 
 use std::io::Read;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use bytes::Bytes;
@@ -75,6 +76,8 @@ pub struct LoadContext<'a> {
 
 /// Loads one file on `conn`; checks the row count and that the server raised no warning
 /// (a warning means a value did not go in exactly). Reports raw bytes as they stream.
+/// Sessions loading the same table can deadlock: a transactional load that the server
+/// rolled back for a deadlock or lock wait timeout is tried again, up to five times.
 pub async fn load_file(
     conn: &mut Conn,
     path: PathBuf,
@@ -83,21 +86,56 @@ pub async fn load_file(
     target: (&str, &str, &[DataColumn]),
     context: LoadContext<'_>,
 ) -> Result<u64> {
-    let statement_target = target;
-    let statement = &load_statement(target.0, target.1, target.2);
+    let mut attempt = 1;
+    loop {
+        let reported = Arc::new(AtomicU64::new(0));
+        match load_once(conn, &path, codec, file, target, &context, &reported).await {
+            Err(e)
+                if context.transactional
+                    && matches!(e.server_code(), Some(1213 | 1205))
+                    && attempt < 5 =>
+            {
+                context.progress.rewind(reported.load(Ordering::Relaxed));
+                tokio::time::sleep(std::time::Duration::from_millis(100 * attempt)).await;
+                attempt += 1;
+            }
+            outcome => return outcome,
+        }
+    }
+}
+
+async fn load_once(
+    conn: &mut Conn,
+    path: &std::path::Path,
+    codec: Codec,
+    file: &DataFile,
+    target: (&str, &str, &[DataColumn]),
+    context: &LoadContext<'_>,
+    reported: &Arc<AtomicU64>,
+) -> Result<u64> {
     let what = || format!("loading {}", path.display());
     if context.transactional {
         conn.query_drop("START TRANSACTION").await.ctx(what)?;
     }
     let loaded = match context.method {
         Method::LoadData => {
-            stream_load(conn, &path, codec, file, statement, context.progress).await
+            let statement = load_statement(target.0, target.1, target.2);
+            stream_load(
+                conn,
+                path,
+                codec,
+                file,
+                &statement,
+                context.progress,
+                reported,
+            )
+            .await
         }
         Method::Insert(max) => {
-            let (db, table, columns) = statement_target;
+            let (db, table, columns) = target;
             let n = super::insert::insert_file(
                 conn,
-                path.clone(),
+                path.to_path_buf(),
                 codec,
                 file,
                 db,
@@ -108,26 +146,26 @@ pub async fn load_file(
             .await;
             if n.is_ok() {
                 context.progress.advance(file.raw_bytes, 0);
+                reported.fetch_add(file.raw_bytes, Ordering::Relaxed);
             }
             n
         }
     };
-    let loaded = match loaded {
-        Ok(n) => n,
-        Err(e) => {
-            if context.transactional {
-                let _ = conn.query_drop("ROLLBACK").await;
-            }
-            return Err(e);
+    let finished = async {
+        let loaded = loaded?;
+        if let Some(sql) = &context.journal_sql {
+            conn.query_drop(sql.as_str()).await.ctx(what)?;
         }
-    };
-    if let Some(sql) = &context.journal_sql {
-        conn.query_drop(sql.as_str()).await.ctx(what)?;
+        if context.transactional {
+            conn.query_drop("COMMIT").await.ctx(what)?;
+        }
+        Ok(loaded)
     }
-    if context.transactional {
-        conn.query_drop("COMMIT").await.ctx(what)?;
+    .await;
+    if finished.is_err() && context.transactional {
+        let _ = conn.query_drop("ROLLBACK").await;
     }
-    Ok(loaded)
+    finished
 }
 
 async fn stream_load(
@@ -137,9 +175,11 @@ async fn stream_load(
     file: &DataFile,
     statement: &str,
     progress: &Arc<dyn Progress>,
+    reported: &Arc<AtomicU64>,
 ) -> Result<u64> {
     let path = path.to_path_buf();
     let progress = progress.clone();
+    let reported = reported.clone();
     let (tx, rx) = mpsc::channel::<std::io::Result<Bytes>>(4);
     let reader_path = path.clone();
     let reader = tokio::task::spawn_blocking(move || {
@@ -154,6 +194,7 @@ async fn stream_load(
                 }
                 buf.truncate(n);
                 progress.advance(n as u64, 0);
+                reported.fetch_add(n as u64, Ordering::Relaxed);
                 if tx.blocking_send(Ok(Bytes::from(buf))).is_err() {
                     return Ok(());
                 }
