@@ -57,7 +57,7 @@ prepare_big() {
   client -e "CREATE DATABASE big; CREATE TABLE big.t (id BIGINT PRIMARY KEY, k INT NOT NULL, c CHAR(120) NOT NULL, pad CHAR(60) NOT NULL, KEY (k))"
   local step=1000000
   for ((from = 0; from < rows; from += step)); do
-    client -e "INSERT INTO big.t SELECT $from + seq, seq % 100000, REPEAT(CHAR(65 + seq % 26), 120), REPEAT('p', 60) FROM seq_1_to_$step"
+    client big -e "INSERT INTO big.t SELECT $from + seq, seq % 100000, REPEAT(CHAR(65 + seq % 26), 120), REPEAT('p', 60) FROM seq_1_to_$step"
   done
 }
 
