@@ -94,6 +94,11 @@ pub struct DumpArgs {
     /// Cap on raw bytes read per second over all sessions (K, M, G suffixes).
     #[arg(long)]
     pub max_rate: Option<String>,
+    /// MariaDB: try the lock-free snapshot first (sessions' binlog_snapshot positions
+    /// compared) instead of a lock of a few milliseconds. Experimental: equal positions
+    /// were seen on sessions whose snapshots differed.
+    #[arg(long)]
+    pub lock_free: bool,
     /// Pause reading while the server runs more than N statements besides the dump's
     /// (its process list, checked every second).
     #[arg(long, value_name = "N")]

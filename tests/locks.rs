@@ -185,7 +185,7 @@ fn lock_path_records_lock_time_and_keeps_myisam_consistent() {
     let (out, m) = dump_ok(
         &s,
         &dir.path().join("unlocked"),
-        &["--no-lock-nontransactional"],
+        &["--no-lock-nontransactional", "--lock-free"],
     );
     let c = &m["consistency"];
     assert_eq!(c["method"], "mariadb-consistent-snapshot", "{c}");

@@ -28,6 +28,7 @@ pub async fn run(args: DumpArgs) -> Result<()> {
             .transpose()
             .map_err(|e| anyhow!("--max-rate: {e}"))?,
         busy_threads: args.busy_threads,
+        lock_free: args.lock_free,
     };
     options.validate()?;
     let connector = connector(&args.connection)?;

@@ -48,6 +48,8 @@ pub struct DumpOptions {
     pub max_rate: Option<u64>,
     /// Pause reading while the server runs more than this many threads besides the dump's.
     pub busy_threads: Option<u64>,
+    /// MariaDB: try the lock-free snapshot (compared binlog_snapshot positions) first.
+    pub lock_free: bool,
 }
 
 impl DumpOptions {
@@ -170,7 +172,7 @@ pub async fn run(
         &SnapshotRequest {
             sessions: options.threads,
             lock_needed,
-            lock_free_attempts: 20,
+            lock_free_attempts: if options.lock_free { 20 } else { 0 },
             session_init: init.clone(),
         },
     )
