@@ -63,7 +63,20 @@ fn restore_resumes_after_repeated_kill_9_without_losing_or_duplicating_rows() {
         let mut child = restore_cmd(&target, &dump, &[extra, &["--threads", "1"]].concat())
             .spawn()
             .unwrap();
-        let delay = Duration::from_millis(rng.random_range(150..900));
+        // Odd runs are killed at a random moment from their start (set-up included),
+        // even runs at a random moment after they have committed a file of their own.
+        let delay = Duration::from_millis(rng.random_range(50..600));
+        let before = journal_files(&target);
+        if run % 2 == 0 {
+            let deadline = Instant::now() + Duration::from_secs(60);
+            while journal_files(&target) <= before && child.try_wait().unwrap().is_none() {
+                assert!(
+                    Instant::now() < deadline,
+                    "the restore loaded nothing in 60 s"
+                );
+                std::thread::sleep(Duration::from_millis(10));
+            }
+        }
         let deadline = Instant::now() + delay;
         while Instant::now() < deadline && child.try_wait().unwrap().is_none() {
             std::thread::sleep(Duration::from_millis(10));
