@@ -5,17 +5,15 @@ use std::collections::{HashMap, HashSet, VecDeque};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
-use mysql_async::prelude::Queryable;
 use mysql_async::Conn;
 use tokio::task::JoinSet;
 
 use super::journal::{file_item, Journal};
 use super::{ddl, loader, schema, TableKey};
 use crate::connect::Connector;
-use crate::error::{Error, Result, SqlContext};
+use crate::error::{Error, Result};
 use crate::format::Manifest;
 use crate::progress::Progress;
-use crate::sql::qualified;
 
 /// What the loaders share.
 pub struct LoadPlan {
@@ -66,14 +64,7 @@ async fn finish_table(
     let db = &plan.manifest.databases[key.0];
     let table = &db.tables[key.1];
     if let Some(split) = plan.deferred.get(&key) {
-        let missing =
-            schema::missing_clauses(conn, &db.name, &table.name, &split.indexes, false).await?;
-        let name = qualified(&db.name, &table.name);
-        if let Some(sql) = ddl::alter(&name, &missing) {
-            conn.query_drop(sql.as_str())
-                .await
-                .ctx(|| format!("adding the indexes of {name}"))?;
-        }
+        schema::add_missing(conn, &db.name, &table.name, &split.indexes, false).await?;
     }
     progress.table_done();
     progress.advance(plan.index_units.get(&key).copied().unwrap_or(0), 0);

@@ -399,14 +399,7 @@ async fn add_foreign_keys(conn: &mut Conn, plan: &data::LoadPlan) -> Result<()> 
         let split = &plan.deferred[key];
         let db = &plan.manifest.databases[key.0];
         let table = &db.tables[key.1];
-        let missing =
-            schema::missing_clauses(conn, &db.name, &table.name, &split.foreign_keys, true).await?;
-        let name = qualified(&db.name, &table.name);
-        if let Some(sql) = ddl::alter(&name, &missing) {
-            conn.query_drop(sql.as_str())
-                .await
-                .ctx(|| format!("adding the foreign keys of {name}"))?;
-        }
+        schema::add_missing(conn, &db.name, &table.name, &split.foreign_keys, true).await?;
     }
     Ok(())
 }

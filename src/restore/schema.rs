@@ -192,3 +192,27 @@ pub async fn missing_clauses(
         .cloned()
         .collect())
 }
+
+/// Adds those of a table's deferred `clauses` (indexes, or foreign keys) that are not on
+/// it yet, in one `ALTER TABLE`.
+pub async fn add_missing(
+    conn: &mut Conn,
+    db: &str,
+    table: &str,
+    clauses: &[String],
+    foreign_keys: bool,
+) -> Result<()> {
+    let missing = missing_clauses(conn, db, table, clauses, foreign_keys).await?;
+    let name = qualified(db, table);
+    if let Some(sql) = ddl::alter(&name, &missing) {
+        let what = if foreign_keys {
+            "foreign keys"
+        } else {
+            "indexes"
+        };
+        conn.query_drop(sql.as_str())
+            .await
+            .ctx(|| format!("adding the {what} of {name}"))?;
+    }
+    Ok(())
+}
