@@ -9,6 +9,7 @@ use mysql_async::prelude::Queryable;
 use mysql_async::Conn;
 use tokio::sync::mpsc;
 
+use super::loader::Tally;
 use crate::error::{Error, IoContext, Result, SqlContext};
 use crate::format::manifest::{ColumnEncoding, DataColumn, DataFile};
 use crate::format::rowtext::{parse_rows, ROW_END};
@@ -62,18 +63,7 @@ pub async fn insert_file(
     if let Some(statement) = builder.finish() {
         execute(conn, &path, file, statement, &mut tally).await?;
     }
-    if tally.warnings != file.expected_warnings {
-        return Err(changed_values(&path, file, &tally));
-    }
-    if tally.rows != file.rows {
-        return Err(Error::Server(format!(
-            "loading {} stored {} rows, the manifest says {}",
-            path.display(),
-            tally.rows,
-            file.rows
-        )));
-    }
-    Ok(tally.rows)
+    tally.finish(&path, file)
 }
 
 /// Decompressed blocks of the file, read ahead on a blocking thread; the bounded channel
@@ -102,14 +92,6 @@ fn read_blocks(path: PathBuf, codec: Codec) -> mpsc::Receiver<std::io::Result<Ve
     rx
 }
 
-/// Rows stored and warnings raised so far, with a few warnings to show.
-#[derive(Default)]
-struct Tally {
-    rows: u64,
-    warnings: u64,
-    samples: Vec<String>,
-}
-
 async fn execute(
     conn: &mut Conn,
     path: &Path,
@@ -120,43 +102,7 @@ async fn execute(
     conn.query_drop(statement)
         .await
         .ctx(|| format!("loading {}", path.display()))?;
-    tally.rows += conn.affected_rows();
-    let count = u64::from(conn.get_warnings());
-    if count == 0 {
-        return Ok(());
-    }
-    tally.warnings += count;
-    let mut warnings: Vec<(String, u32, String)> = conn
-        .query("SHOW WARNINGS")
-        .await
-        .ctx(|| "reading load warnings".into())?;
-    // ENUM invalid-value entries warn by design (1265); any other code is a changed value.
-    warnings.sort_by_key(|w| w.1 == 1265);
-    let unexpected = warnings.first().is_some_and(|w| w.1 != 1265);
-    if unexpected {
-        tally.samples.clear();
-    }
-    let room = 3usize.saturating_sub(tally.samples.len());
-    tally.samples.extend(
-        warnings
-            .into_iter()
-            .take(room)
-            .map(|w| format!("{} {}: {}", w.0, w.1, w.2)),
-    );
-    if unexpected || tally.warnings > file.expected_warnings {
-        return Err(changed_values(path, file, tally));
-    }
-    Ok(())
-}
-
-fn changed_values(path: &Path, file: &DataFile, tally: &Tally) -> Error {
-    Error::Server(format!(
-        "loading {} changed values ({} warnings, {} expected: {}); the target's definition or settings differ from the source",
-        path.display(),
-        tally.warnings,
-        file.expected_warnings,
-        tally.samples.join("; ")
-    ))
+    tally.record(conn, path, file).await
 }
 
 /// Cuts a stream of row text into whole rows, whatever the block boundaries: the bytes

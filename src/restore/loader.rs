@@ -2,7 +2,7 @@
 //! a bounded channel, with no temporary file.
 
 use std::io::Read;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
@@ -214,41 +214,85 @@ async fn stream_load(
     let what = || format!("loading {}", path.display());
     conn.query_drop(statement).await.ctx(what)?;
     let _ = reader.await;
-    let loaded = conn.affected_rows();
-    let count = u64::from(conn.get_warnings());
-    if count > 0 {
-        let warnings: Vec<(String, u32, String)> = conn
+    let mut tally = Tally::default();
+    tally.record(conn, &path, file).await?;
+    tally.finish(&path, file)
+}
+
+/// Rows stored and warnings raised while loading one file (over one or many statements),
+/// with a few warnings to show.
+#[derive(Default)]
+pub(super) struct Tally {
+    rows: u64,
+    warnings: u64,
+    samples: Vec<String>,
+}
+
+impl Tally {
+    /// Counts the statement just run. Fails at once on a warning other than an ENUM
+    /// invalid-value entry (1265, which the server raises by design), or on more warnings
+    /// than the dump counted: a warning means a value did not go in exactly.
+    pub(super) async fn record(
+        &mut self,
+        conn: &mut Conn,
+        path: &Path,
+        file: &DataFile,
+    ) -> Result<()> {
+        self.rows += conn.affected_rows();
+        let count = u64::from(conn.get_warnings());
+        if count == 0 {
+            return Ok(());
+        }
+        self.warnings += count;
+        let mut warnings: Vec<(String, u32, String)> = conn
             .query("SHOW WARNINGS")
             .await
             .ctx(|| "reading load warnings".into())?;
-        // ENUM invalid-value entries warn by design: accept exactly as many as the dump counted.
-        let only_expected = count == file.expected_warnings && warnings.iter().all(|w| w.1 == 1265);
-        if !only_expected {
-            let text: Vec<String> = warnings
+        // Unexpected codes first, so that the message shows them.
+        warnings.sort_by_key(|w| w.1 == 1265);
+        let unexpected = warnings.first().is_some_and(|w| w.1 != 1265);
+        if unexpected {
+            self.samples.clear();
+        }
+        let room = 3usize.saturating_sub(self.samples.len());
+        self.samples.extend(
+            warnings
                 .into_iter()
-                .take(3)
-                .map(|w| format!("{} {}: {}", w.0, w.1, w.2))
-                .collect();
+                .take(room)
+                .map(|w| format!("{} {}: {}", w.0, w.1, w.2)),
+        );
+        if unexpected || self.warnings > file.expected_warnings {
+            return Err(self.changed_values(path, file));
+        }
+        Ok(())
+    }
+
+    /// The file's totals must be what the dump recorded: exactly its expected warnings
+    /// and its rows. Returns the rows stored.
+    pub(super) fn finish(&self, path: &Path, file: &DataFile) -> Result<u64> {
+        if self.warnings != file.expected_warnings {
+            return Err(self.changed_values(path, file));
+        }
+        if self.rows != file.rows {
             return Err(Error::Server(format!(
-                "loading {} changed values ({count} warnings, {} expected: {}); the target's definition or settings differ from the source",
+                "loading {} stored {} rows, the manifest says {}",
                 path.display(),
-                file.expected_warnings,
-                text.join("; ")
+                self.rows,
+                file.rows
             )));
         }
+        Ok(self.rows)
     }
-    check_rows(&path, loaded, file)
-}
 
-fn check_rows(path: &std::path::Path, loaded: u64, file: &DataFile) -> Result<u64> {
-    if loaded != file.rows {
-        return Err(Error::Server(format!(
-            "loading {} stored {loaded} rows, the manifest says {}",
+    fn changed_values(&self, path: &Path, file: &DataFile) -> Error {
+        Error::Server(format!(
+            "loading {} changed values ({} warnings, {} expected: {}); the target's definition or settings differ from the source",
             path.display(),
-            file.rows
-        )));
+            self.warnings,
+            file.expected_warnings,
+            self.samples.join("; ")
+        ))
     }
-    Ok(loaded)
 }
 
 fn read_full(input: &mut dyn Read, buf: &mut [u8]) -> std::io::Result<usize> {

@@ -7,18 +7,9 @@ use std::sync::Arc;
 
 use crate::error::{Error, Result};
 use crate::format::chunkfile::hash_file;
-use crate::format::Manifest;
 
-/// Verifies every data file, using `threads` threads. The first damaged file is the error.
-pub fn verify_files(dir: &Path, manifest: &Manifest, threads: usize) -> Result<()> {
-    let files: Vec<(String, u64, String)> = manifest
-        .data_files()
-        .map(|(_, _, f)| (f.path.clone(), f.stored_bytes, f.sha256.clone()))
-        .collect();
-    verify_listed(dir, &files, threads)
-}
-
-/// Verifies the listed files as (path, size, sha256).
+/// Verifies the listed files, as (path, size, sha256), on `threads` threads; the first
+/// damaged file is the error.
 pub fn verify_listed(dir: &Path, files: &[(String, u64, String)], threads: usize) -> Result<()> {
     let files = Arc::new(files.to_vec());
     let next = Arc::new(AtomicUsize::new(0));
