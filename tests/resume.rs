@@ -91,7 +91,13 @@ fn restore_resumes_after_repeated_kill_9_without_losing_or_duplicating_rows() {
             continue;
         }
         let out = child.wait_with_output().unwrap();
-        assert!(out.status.success(), "{}", stderr(&out));
+        // A kill that landed after the last step (the journal already cleared) leaves a
+        // complete restore and nothing to resume; the comparison below decides.
+        assert!(
+            out.status.success() || stderr(&out).contains("nothing to resume"),
+            "{}",
+            stderr(&out)
+        );
         break;
     }
     assert!(
