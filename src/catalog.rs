@@ -305,15 +305,35 @@ pub fn definition_bytes(s: &str) -> Vec<u8> {
     }
 }
 
-/// `SHOW CREATE TABLE`.
-pub async fn table_definition(conn: &mut Conn, db: &str, table: &str) -> Result<String> {
-    show_create(
-        conn,
-        &format!("SHOW CREATE TABLE {}", qualified(db, table)),
-        1,
-    )
-    .await
+/// `SHOW CREATE TABLE` of each table, in order. Many statements go in one round trip:
+/// a thousand small tables must not cost a thousand waits for the server.
+pub async fn table_definitions(conn: &mut Conn, tables: &[(&str, &str)]) -> Result<Vec<String>> {
+    let stmts: Vec<String> = tables
+        .iter()
+        .map(|(db, t)| format!("SHOW CREATE TABLE {}", qualified(db, t)))
+        .collect();
+    let mut out = Vec::with_capacity(stmts.len());
+    for batch in stmts.chunks(STATEMENTS_PER_ROUND_TRIP) {
+        let mut result = conn
+            .query_iter(batch.join(";"))
+            .await
+            .ctx(|| batch[0].clone())?;
+        for stmt in batch {
+            let mut first: Option<Row> = None;
+            // One result set per statement: its rows until the set ends.
+            while let Some(row) = result.next().await.ctx(|| stmt.clone())? {
+                first.get_or_insert(row);
+            }
+            let row = first.ok_or_else(|| Error::Server(format!("{stmt} returned nothing")))?;
+            out.push(definition(&row, 1, stmt)?);
+        }
+        result.drop_result().await.ctx(|| batch[0].clone())?;
+    }
+    Ok(out)
 }
+
+/// Statements sent together in one multi-statement query.
+pub const STATEMENTS_PER_ROUND_TRIP: usize = 100;
 
 /// Sequences (MariaDB) with the value they resume from.
 pub async fn sequences(conn: &mut Conn, db: &str) -> Result<Vec<Sequence>> {

@@ -191,7 +191,7 @@ impl Snapshot {
             let outcome = match method {
                 Method::LockFree => lock_free(connector, request, &mut attempts)
                     .await
-                    .map(|o| o.map(|(s, c)| (s, c, None))),
+                    .map(|o| o.map(|(s, c)| (s, Coordinates::Read(c), None))),
                 _ => with_lock(connector, server, request, method)
                     .await
                     .map(Some),
@@ -200,7 +200,7 @@ impl Snapshot {
                 Ok(Some((sessions, coordinates, lock))) => {
                     let mut snap = Snapshot {
                         sessions,
-                        coordinates,
+                        coordinates: BinlogCoordinates::default(),
                         method,
                         attempts,
                         backup_lock,
@@ -212,6 +212,12 @@ impl Snapshot {
                     if !request.lock_needed {
                         snap.release_lock().await?;
                     }
+                    snap.coordinates = match coordinates {
+                        Coordinates::Read(c) => c,
+                        Coordinates::InTransaction { gtid } => {
+                            mariadb_coordinates(&mut snap.sessions[0], Some(gtid)).await?
+                        }
+                    };
                     return Ok(snap);
                 }
                 Ok(None) => snap_note(&mut notes, format!(
@@ -240,7 +246,10 @@ impl Snapshot {
                     .ctx(|| format!("releasing the global lock ({stmt})"))?;
             }
             self.lock_ms = held.since.elapsed().as_secs_f64() * 1000.0;
-            let _ = held.conn.disconnect().await;
+            // Saying goodbye needs no answer worth waiting for.
+            tokio::spawn(async move {
+                let _ = held.conn.disconnect().await;
+            });
         }
         Ok(())
     }
@@ -318,10 +327,26 @@ async fn snapshot_position(conn: &mut Conn) -> Result<(Option<String>, Option<u6
     Ok(parse_snapshot_status(&rows))
 }
 
-async fn mariadb_coordinates(conn: &mut Conn) -> Result<BinlogCoordinates> {
+/// Coordinates read by the snapshot's opening, or left to read from its transaction.
+enum Coordinates {
+    Read(BinlogCoordinates),
+    /// MariaDB: `binlog_snapshot_file/position` of the transaction; the GTID position
+    /// read under the lock.
+    InTransaction {
+        gtid: Option<String>,
+    },
+}
+
+/// A MariaDB snapshot transaction's coordinates; the GTID position is looked up with
+/// BINLOG_GTID_POS unless it is already `known`.
+async fn mariadb_coordinates(
+    conn: &mut Conn,
+    known_gtid: Option<Option<String>>,
+) -> Result<BinlogCoordinates> {
     let (file, position) = snapshot_position(conn).await?;
-    let gtid = match (&file, position) {
-        (Some(f), Some(p)) => conn
+    let gtid = match (&file, position, known_gtid) {
+        (Some(_), Some(_), Some(known)) => known,
+        (Some(f), Some(p), None) => conn
             .exec_first::<Option<String>, _, _>("SELECT BINLOG_GTID_POS(?, ?)", (f, p))
             .await
             .ctx(|| "reading the snapshot's GTID position".into())?
@@ -351,7 +376,7 @@ async fn lock_free(
         let positions = try_join_all(sessions.iter_mut().map(snapshot_position)).await?;
         let first = &positions[0];
         if first.0.is_some() && positions.iter().all(|p| p == first) {
-            let coordinates = mariadb_coordinates(&mut sessions[0]).await?;
+            let coordinates = mariadb_coordinates(&mut sessions[0], None).await?;
             return Ok(Some((sessions, coordinates)));
         }
         try_join_all(sessions.iter_mut().map(|c| c.query_drop("ROLLBACK")))
@@ -371,7 +396,7 @@ async fn with_lock(
     server: &ServerInfo,
     request: &SnapshotRequest,
     method: Method,
-) -> Result<(Vec<Conn>, BinlogCoordinates, Option<HeldLock>)> {
+) -> Result<(Vec<Conn>, Coordinates, Option<HeldLock>)> {
     // Sessions are connected before the lock so that the lock covers only the snapshot.
     let mut sessions = open_sessions(connector, request).await?;
     let mut lock_conn = connector.connect(&request.session_init).await?;
@@ -388,7 +413,18 @@ async fn with_lock(
     let opened = async {
         start_transactions(&mut sessions).await?;
         let coordinates = match server.flavor {
-            Flavor::Mariadb => mariadb_coordinates(&mut sessions[0]).await?,
+            // The transactions keep their binlog file and position: they are read once
+            // the lock is gone. The GTID position is read now, while no commit can land,
+            // rather than by BINLOG_GTID_POS, which scans the binlog file.
+            Flavor::Mariadb => {
+                let gtid: Option<Option<String>> = lock_conn
+                    .query_first("SELECT @@GLOBAL.gtid_binlog_pos")
+                    .await
+                    .ctx(|| "reading the snapshot's GTID position".into())?;
+                Coordinates::InTransaction {
+                    gtid: gtid.flatten().filter(|g| !g.is_empty()),
+                }
+            }
             Flavor::Mysql => {
                 let stmt = binlog_status_statement(server);
                 let result: Vec<Row> = lock_conn
@@ -414,7 +450,7 @@ async fn with_lock(
                         .collect()
                 });
                 let names: Vec<&str> = columns.iter().map(String::as_str).collect();
-                parse_binlog_status(&names, values.as_deref())
+                Coordinates::Read(parse_binlog_status(&names, values.as_deref()))
             }
         };
         Ok::<_, Error>(coordinates)

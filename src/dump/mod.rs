@@ -25,7 +25,7 @@ use crate::plan;
 use crate::progress::Progress;
 use crate::snapshot::{Snapshot, SnapshotRequest};
 use crate::sql::qualified;
-use worker::{dump_job, Job, RateLimit, WorkerContext};
+use worker::{dump_batch, Job, RateLimit, WorkerContext};
 
 /// What to dump and how.
 #[derive(Debug, Clone)]
@@ -156,6 +156,7 @@ pub async fn run(
     for db in &options.databases {
         tables.extend(catalog::list_tables(&mut meta, db).await?);
     }
+    tracing::debug!(ms = started.elapsed().as_millis() as u64, "catalog read");
     let _ = meta.disconnect().await;
     create_output_dir(&options.output)?;
 
@@ -177,6 +178,7 @@ pub async fn run(
         },
     )
     .await?;
+    tracing::debug!(ms = started.elapsed().as_millis() as u64, "snapshot open");
     let mut sessions = std::mem::take(&mut snapshot.sessions);
 
     let ctx = Arc::new(WorkerContext {
@@ -229,22 +231,54 @@ pub async fn run(
     // Inside the snapshot: every session takes a metadata lock on every table, so that DDL
     // waits for the dump. All sessions at once, table by table: a session asking later
     // would queue behind a waiting DROP that waits for the others, and stall the dump.
-    for t in tables.iter().filter(|t| t.transactional) {
-        let q = qualified(&t.database, &t.name);
-        let sql = format!("SELECT /* mysnap lock */ 1 FROM {q} LIMIT 0");
+    // Many tables per statement (a UNION opens them all), every session the same batch
+    // at the same time.
+    let opened: Vec<String> = tables
+        .iter()
+        .filter(|t| t.transactional)
+        .map(|t| qualified(&t.database, &t.name))
+        .collect();
+    for batch in opened.chunks(TABLES_LOCKED_PER_STATEMENT) {
+        let selects: Vec<String> = batch
+            .iter()
+            .map(|q| format!("(SELECT 1 FROM {q} LIMIT 0)"))
+            .collect();
+        let sql = format!("/* mysnap lock */ {}", selects.join(" UNION ALL "));
         try_join_all(sessions.iter_mut().map(|c| c.query_drop(sql.as_str())))
             .await
-            .ctx(|| format!("opening {q} in the snapshot"))?;
+            .ctx(|| match batch {
+                [one] => format!("opening {one} in the snapshot"),
+                _ => format!(
+                    "opening {} .. {} in the snapshot",
+                    batch[0],
+                    batch[batch.len() - 1]
+                ),
+            })?;
     }
+    tracing::debug!(
+        ms = started.elapsed().as_millis() as u64,
+        "tables locked in the snapshot"
+    );
+    let definitions = table_definitions(&mut sessions, &tables).await?;
     let coordinator = &mut sessions[0];
-    let mut databases = read_definitions(coordinator, &options.databases, &tables, flavor).await?;
+    let mut databases = read_definitions(
+        coordinator,
+        &options.databases,
+        &tables,
+        definitions,
+        flavor,
+    )
+    .await?;
+    tracing::debug!(
+        ms = started.elapsed().as_millis() as u64,
+        "definitions read"
+    );
     let mut jobs = Vec::new();
     for (no, t) in tables.iter().enumerate().filter(|(_, t)| t.transactional) {
         let ranges = plan::plan_table(coordinator, t, options.chunk_bytes).await?;
         let per_range = t.estimated_bytes / ranges.len().max(1) as u64;
         jobs.extend(ranges.into_iter().map(|r| job_for(no, t, r, per_range)));
     }
-    jobs.sort_by_key(|j| std::cmp::Reverse(j.estimated_bytes));
     let monitor = match options.busy_threads {
         Some(limit) => Some(
             watch_server_load(connector, limit, ctx.server_busy.clone(), progress.clone()).await?,
@@ -255,6 +289,7 @@ pub async fn run(
     if let Some(m) = monitor {
         m.abort();
     }
+    tracing::debug!(ms = started.elapsed().as_millis() as u64, "data read");
     let (sessions, files) = outcome?;
     results.extend(files);
     for mut s in sessions {
@@ -287,9 +322,13 @@ pub async fn run(
         snapshot_time,
         started,
     );
-    // The data files' renames must be durable before the manifest says they exist.
-    crate::format::manifest::sync_dir(&options.output.join(DATA_DIR))?;
+    // The data files and their renames must be durable before the manifest names them.
+    crate::format::manifest::sync_files_under(&options.output.join(DATA_DIR))?;
     manifest.write_atomic(&options.output)?;
+    tracing::debug!(
+        ms = started.elapsed().as_millis() as u64,
+        "manifest written"
+    );
     Ok(manifest)
 }
 
@@ -340,7 +379,44 @@ async fn check_server_load(
     }
 }
 
-/// Runs jobs on the sessions, each session pulling the next largest job; returns the
+/// Tables whose metadata lock one statement takes.
+const TABLES_LOCKED_PER_STATEMENT: usize = 250;
+
+/// Whole tables estimated under this size are read in batches.
+const SMALL_TABLE_BYTES: u64 = 1 << 20;
+/// Raw bytes a batch of small tables may be estimated to hold.
+const BATCH_BYTES: u64 = 8 << 20;
+
+/// Orders jobs largest first and puts small whole tables into batches, each read with
+/// one multi-statement query; enough batches that every session gets several.
+fn batch_jobs(mut jobs: Vec<Job>, sessions: usize) -> Vec<Vec<Job>> {
+    jobs.sort_by_key(|j| std::cmp::Reverse(j.estimated_bytes));
+    let is_small = |j: &Job| j.range.predicate.is_none() && j.estimated_bytes < SMALL_TABLE_BYTES;
+    let small_count = jobs.iter().filter(|j| is_small(j)).count();
+    let per_batch = (small_count / (sessions * 4)).clamp(1, catalog::STATEMENTS_PER_ROUND_TRIP);
+    let mut batches: Vec<Vec<Job>> = Vec::new();
+    let mut open: Vec<Job> = Vec::new();
+    let mut open_bytes = 0;
+    for job in jobs {
+        if !is_small(&job) {
+            batches.push(vec![job]);
+            continue;
+        }
+        if open.len() == per_batch || open_bytes + job.estimated_bytes > BATCH_BYTES {
+            batches.push(std::mem::take(&mut open));
+            open_bytes = 0;
+        }
+        open_bytes += job.estimated_bytes;
+        open.push(job);
+    }
+    if !open.is_empty() {
+        batches.push(open);
+    }
+    batches.retain(|b| !b.is_empty());
+    batches
+}
+
+/// Runs jobs on the sessions, each session pulling the next largest batch; returns the
 /// sessions for reuse and each job's files keyed by (table number, range).
 async fn run_jobs(
     sessions: Vec<Conn>,
@@ -352,7 +428,7 @@ async fn run_jobs(
         *ranges_left.entry(j.table_no).or_default() += 1;
     }
     let ranges_left = Arc::new(Mutex::new(ranges_left));
-    let queue = Arc::new(Mutex::new(VecDeque::from(jobs)));
+    let queue = Arc::new(Mutex::new(VecDeque::from(batch_jobs(jobs, sessions.len()))));
     let mut set = JoinSet::new();
     for mut conn in sessions {
         let (queue, ctx, ranges_left) = (queue.clone(), ctx.clone(), ranges_left.clone());
@@ -360,16 +436,18 @@ async fn run_jobs(
             let mut done = Vec::new();
             loop {
                 let next = queue.lock().expect("job queue").pop_front();
-                let Some(job) = next else { break };
-                let files = dump_job(&mut conn, &job, &ctx).await?;
-                let mut left = ranges_left.lock().expect("ranges left");
-                let n = left.get_mut(&job.table_no).expect("table of a job");
-                *n -= 1;
-                if *n == 0 {
-                    ctx.progress.table_done();
+                let Some(batch) = next else { break };
+                let files = dump_batch(&mut conn, &batch, &ctx).await?;
+                for (job, files) in batch.iter().zip(files) {
+                    let mut left = ranges_left.lock().expect("ranges left");
+                    let n = left.get_mut(&job.table_no).expect("table of a job");
+                    *n -= 1;
+                    if *n == 0 {
+                        ctx.progress.table_done();
+                    }
+                    drop(left);
+                    done.push(((job.table_no, job.range.index), files));
                 }
-                drop(left);
-                done.push(((job.table_no, job.range.index), files));
             }
             Ok::<_, Error>((conn, done))
         });
@@ -385,22 +463,49 @@ async fn run_jobs(
     Ok((sessions, results))
 }
 
+/// `SHOW CREATE TABLE` of every table, in the order of `tables`, shared out among the
+/// sessions (all inside the snapshot, holding the tables' metadata locks).
+async fn table_definitions(sessions: &mut [Conn], tables: &[TableInfo]) -> Result<Vec<String>> {
+    let names: Vec<(&str, &str)> = tables
+        .iter()
+        .map(|t| (t.database.as_str(), t.name.as_str()))
+        .collect();
+    let share = names.len().div_ceil(sessions.len()).max(1);
+    let parts = try_join_all(
+        sessions
+            .iter_mut()
+            .zip(names.chunks(share))
+            .map(|(conn, part)| catalog::table_definitions(conn, part)),
+    )
+    .await?;
+    Ok(parts.into_iter().flatten().collect())
+}
+
 async fn read_definitions(
     conn: &mut Conn,
     names: &[String],
     tables: &[TableInfo],
+    definitions: Vec<String>,
     flavor: Flavor,
 ) -> Result<Vec<Database>> {
+    let mut definitions: HashMap<(&str, &str), String> = tables
+        .iter()
+        .map(|t| (t.database.as_str(), t.name.as_str()))
+        .zip(definitions)
+        .collect();
     let mut out = Vec::new();
     for db in names {
         let (charset, collation, create_sql) = catalog::database_definition(conn, db).await?;
         let mut db_tables = Vec::new();
         for t in tables.iter().filter(|t| &t.database == db) {
+            let create_sql = definitions
+                .remove(&(t.database.as_str(), t.name.as_str()))
+                .expect("a definition per table");
             db_tables.push(Table {
                 name: t.name.clone(),
                 engine: t.engine.clone(),
                 transactional: t.transactional,
-                create_sql: catalog::table_definition(conn, db, &t.name).await?,
+                create_sql,
                 columns: t.data_columns(flavor),
                 history: t.system_versioned,
                 rows: 0,

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use mysql_async::prelude::Queryable;
-use mysql_async::{Conn, Value};
+use mysql_async::{Conn, QueryResult, TextProtocol, Value};
 use tokio::sync::mpsc;
 
 use crate::catalog::select_expr;
@@ -99,6 +99,8 @@ enum Block {
     /// Row text, rows in it, ENUM invalid-value entries in it.
     Rows(Vec<u8>, u64, u64),
     NextFile,
+    /// The batch's next job begins.
+    NextJob,
     Done,
 }
 
@@ -123,11 +125,17 @@ pub fn select_statement(job: &Job) -> String {
     )
 }
 
-/// Dumps one job on `conn`; returns its files in order.
-pub async fn dump_job(conn: &mut Conn, job: &Job, ctx: &WorkerContext) -> Result<Vec<DataFile>> {
+/// Dumps a batch of jobs on `conn` with one multi-statement query (small tables are
+/// batched so that a thousand of them do not cost a thousand round trips); returns each
+/// job's files in order.
+pub async fn dump_batch(
+    conn: &mut Conn,
+    jobs: &[Job],
+    ctx: &WorkerContext,
+) -> Result<Vec<Vec<DataFile>>> {
     let (tx, rx) = mpsc::channel::<Block>(BLOCKS_IN_FLIGHT);
-    let writer = spawn_writer(job, ctx, rx);
-    let read = read_rows(conn, job, ctx, &tx).await;
+    let writer = spawn_writer(jobs, ctx, rx);
+    let read = read_batch(conn, jobs, ctx, &tx).await;
     match read {
         Ok(()) => {
             let _ = tx.send(Block::Done).await;
@@ -151,30 +159,47 @@ pub async fn dump_job(conn: &mut Conn, job: &Job, ctx: &WorkerContext) -> Result
 }
 
 fn spawn_writer(
-    job: &Job,
+    jobs: &[Job],
     ctx: &WorkerContext,
     mut rx: mpsc::Receiver<Block>,
-) -> tokio::task::JoinHandle<Result<Vec<DataFile>>> {
-    let (db, table, table_no, range) = (
-        job.database.clone(),
-        job.table.clone(),
-        job.table_no,
-        job.range.index,
-    );
+) -> tokio::task::JoinHandle<Result<Vec<Vec<DataFile>>>> {
+    let (dir, codec, level) = (ctx.dir.clone(), ctx.codec, ctx.level);
     let ext = ctx.codec.extension().to_string();
-    let mut writer = DataFileWriter::new(
-        &ctx.dir,
-        ctx.codec,
-        ctx.level,
-        0,
-        Box::new(move |part| data_file(&db, &table, table_no, range, part, &ext)),
-    );
+    let writer_for = move |job: &Job| {
+        let (db, table, table_no, range, ext) = (
+            job.database.clone(),
+            job.table.clone(),
+            job.table_no,
+            job.range.index,
+            ext.clone(),
+        );
+        DataFileWriter::new(
+            &dir,
+            codec,
+            level,
+            0,
+            Box::new(move |part| data_file(&db, &table, table_no, range, part, &ext)),
+        )
+    };
+    let mut writers: Vec<DataFileWriter> = jobs.iter().map(writer_for).collect();
+    writers.reverse();
     tokio::task::spawn_blocking(move || {
+        let mut done = Vec::new();
+        let mut writer = writers.pop().expect("a batch has a job");
         while let Some(block) = rx.blocking_recv() {
             match block {
                 Block::Rows(text, rows, warnings) => writer.write_rows(&text, rows, warnings)?,
                 Block::NextFile => writer.finish_file()?,
-                Block::Done => return writer.finish(),
+                Block::NextJob => {
+                    let next = writers
+                        .pop()
+                        .expect("NextJob only between the batch's jobs");
+                    done.push(std::mem::replace(&mut writer, next).finish()?);
+                }
+                Block::Done => {
+                    done.push(writer.finish()?);
+                    return Ok(done);
+                }
             }
         }
         // The reader failed: leave the `.partial` file, never a complete-looking one.
@@ -182,15 +207,35 @@ fn spawn_writer(
     })
 }
 
-async fn read_rows(
+async fn read_batch(
     conn: &mut Conn,
+    jobs: &[Job],
+    ctx: &WorkerContext,
+    tx: &mpsc::Sender<Block>,
+) -> Result<()> {
+    let sql: Vec<String> = jobs.iter().map(select_statement).collect();
+    let what = |job: &Job| format!("reading {}", qualified(&job.database, &job.table));
+    let mut result = conn
+        .query_iter(sql.join(";"))
+        .await
+        .ctx(|| what(&jobs[0]))?;
+    for (i, job) in jobs.iter().enumerate() {
+        if i > 0 {
+            send(tx, Block::NextJob).await?;
+        }
+        read_result_set(&mut result, job, ctx, tx).await?;
+    }
+    Ok(())
+}
+
+/// Streams the rows of the current result set, the job's, to the writer.
+async fn read_result_set(
+    result: &mut QueryResult<'_, '_, TextProtocol>,
     job: &Job,
     ctx: &WorkerContext,
     tx: &mpsc::Sender<Block>,
 ) -> Result<()> {
-    let sql = select_statement(job);
     let what = || format!("reading {}", qualified(&job.database, &job.table));
-    let mut result = conn.query_iter(sql).await.ctx(what)?;
     let enum_columns: Vec<bool> = job
         .columns
         .iter()

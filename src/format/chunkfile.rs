@@ -1,5 +1,6 @@
 //! Writing data files: row text → compressor → sha256 → `<name>.partial`, renamed to its
-//! final name only once complete and synced.
+//! final name only once complete. The caller makes them durable (see
+//! [`super::manifest::sync_files_under`]) before a manifest names them.
 
 use std::fs::File;
 use std::io::{self, BufWriter, Write};
@@ -27,8 +28,8 @@ impl Write for HashingWriter {
         Ok(n)
     }
     fn flush(&mut self) -> io::Result<()> {
-        self.file.flush()?;
-        self.file.get_ref().sync_all()
+        // Not synced here: the dump syncs all its files at once before the manifest.
+        self.file.flush()
     }
 }
 
@@ -93,7 +94,7 @@ impl DataFileWriter {
         self.current.as_ref().map_or(0, |f| f.raw_bytes)
     }
 
-    /// Completes the current file: trailer, fsync, rename to its final name.
+    /// Completes the current file: trailer, rename to its final name.
     pub fn finish_file(&mut self) -> Result<()> {
         let Some(f) = self.current.take() else {
             return Ok(());
