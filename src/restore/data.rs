@@ -23,6 +23,8 @@ pub struct LoadPlan {
     pub dir: PathBuf,
     /// Deferred clauses per table.
     pub deferred: Arc<HashMap<TableKey, ddl::SplitTable>>,
+    /// Tables loading with automatic statistics off, to switch back on when loaded.
+    pub quiet_stats: HashSet<TableKey>,
     /// Files already loaded by an interrupted run.
     pub done: HashSet<String>,
     /// The journal, when the restore is journaled.
@@ -54,7 +56,8 @@ fn pending(plan: &LoadPlan) -> (Vec<FileKey>, HashMap<TableKey, usize>) {
     (jobs, left)
 }
 
-/// Adds a table's deferred indexes that are not there yet, and reports the work.
+/// Adds a table's deferred indexes that are not there yet, gives it back its automatic
+/// statistics, and reports the work.
 async fn finish_table(
     conn: &mut Conn,
     plan: &LoadPlan,
@@ -65,6 +68,9 @@ async fn finish_table(
     let table = &db.tables[key.1];
     if let Some(split) = plan.deferred.get(&key) {
         schema::add_missing(conn, &db.name, &table.name, &split.indexes, false).await?;
+    }
+    if plan.quiet_stats.contains(&key) {
+        schema::restore_stats(conn, &db.name, &table.name).await?;
     }
     progress.table_done();
     progress.advance(plan.index_units.get(&key).copied().unwrap_or(0), 0);

@@ -306,7 +306,10 @@ pub async fn run(
     }
     let done = reload_nontransactional(&mut admin, &manifest, &journal, done).await?;
 
-    let deferred = schema::create(
+    let schema::Created {
+        deferred,
+        quiet_stats,
+    } = schema::create(
         &mut admin,
         &manifest,
         &existing,
@@ -328,6 +331,7 @@ pub async fn run(
         manifest: manifest.clone(),
         dir: options.dir.clone(),
         deferred: Arc::new(deferred),
+        quiet_stats,
         done,
         journal: Some(journal.clone()),
         index_units: units,
