@@ -76,9 +76,12 @@ client -e "ANALYZE TABLE $(client -N -e "SELECT GROUP_CONCAT(CONCAT(TABLE_SCHEMA
 
 results=$work/results.tsv sizes=$work/sizes.tsv
 : > "$results"; : > "$sizes"
+# Outputs stay until their dataset is done: files created just after others were
+# deleted cost ext4 a scan for recently freed inodes (seen in perf, 0.3 ms a file), which
+# would weigh on the 1000-table dataset. Then they go, and the disk gets 35 s to forget.
+forget_outputs() { rm -rf "$work/out" "$work/outfile"/*; mkdir -p "$work/out"; sync; sleep 35; }
 timed() { # NAME DIR CMD...: appends "NAME seconds maxrss_kb", then the output size
   local name=$1 dir=$2; shift 2
-  rm -rf "$dir"
   /usr/bin/time -f "%e %M" -o "$work/time" "$@" >"$work/log" 2>&1 || { cat "$work/log" >&2; exit 1; }
   echo "$name $(cat "$work/time")" >> "$results"
   [ -e "$dir" ] && echo "$name $(du -sk "$dir" | cut -f1)" >> "$sizes" || true
@@ -87,34 +90,37 @@ timed() { # NAME DIR CMD...: appends "NAME seconds maxrss_kb", then the output s
 # The floor: the server writes each table's rows to a file itself, THREADS tables at a
 # time, largest first. Timed by wall clock (no client process worth an RSS).
 floor() { # DB
-  local db=$1 start end
-  rm -f "$work/outfile"/*
+  local db=$1 start end dir
+  dir=$(mktemp -d "$work/outfile/$db.XXXXXX")
   start=$(date +%s.%N)
   client -N -e "SELECT TABLE_NAME FROM information_schema.TABLES WHERE TABLE_SCHEMA='$db' ORDER BY DATA_LENGTH DESC" |
-    xargs -P "$THREADS" -I{} mariadb --no-defaults "${src[@]}" -e "SELECT * FROM $db.{} INTO OUTFILE '$work/outfile/$db.{}.tsv'"
+    xargs -P "$THREADS" -I{} mariadb --no-defaults "${src[@]}" -e "SELECT * FROM $db.{} INTO OUTFILE '$dir/$db.{}.tsv'"
   end=$(date +%s.%N)
   echo "$db:floor-outfile $(python3 -c "print(round($end - $start, 2))") 0" >> "$results"
-  echo "$db:floor-outfile $(du -sk "$work/outfile" | cut -f1)" >> "$sizes"
+  echo "$db:floor-outfile $(du -sk "$dir" | cut -f1)" >> "$sizes"
 }
 
 for db in "${datasets[@]}"; do
+  forget_outputs
   if [ "$db" = big ]; then
     # One run of mysnap alone: this dataset shows the memory bound, not a race.
     timed "big:mysnap-zstd" "$work/out/zstd" "$mysnap" dump "${src[@]}" --database big --output "$work/out/zstd" --threads "$THREADS" -q
-    rm -rf "$work/out/zstd"
     continue
   fi
   for run in $(seq 1 "$RUNS"); do
     echo "$db: run $run/$RUNS"
+    o=$work/out/$run
+    mkdir -p "$o"
     floor "$db"
-    timed "$db:mysnap-none" "$work/out/none" "$mysnap" dump "${src[@]}" --database "$db" --output "$work/out/none" --compress none --threads "$THREADS" -q
-    timed "$db:mysnap-zstd" "$work/out/zstd" "$mysnap" dump "${src[@]}" --database "$db" --output "$work/out/zstd" --threads "$THREADS" -q
-    timed "$db:mysnap-gzip" "$work/out/gzip" "$mysnap" dump "${src[@]}" --database "$db" --output "$work/out/gzip" --compress gzip --threads "$THREADS" -q
-    timed "$db:mydumper" "$work/out/mydumper" mydumper "${src[@]}" -B "$db" -o "$work/out/mydumper" -t "$THREADS" --trx-consistency-only
-    timed "$db:mydumper-c" "$work/out/mydumper-c" mydumper "${src[@]}" -B "$db" -o "$work/out/mydumper-c" -t "$THREADS" --trx-consistency-only -c
-    timed "$db:mariadb-dump" "$work/out/md.sql" bash -c "mariadb-dump --no-defaults ${src[*]} --single-transaction --quick $db > $work/out/md.sql"
+    timed "$db:mysnap-none" "$o/none" "$mysnap" dump "${src[@]}" --database "$db" --output "$o/none" --compress none --threads "$THREADS" -q
+    timed "$db:mysnap-zstd" "$o/zstd" "$mysnap" dump "${src[@]}" --database "$db" --output "$o/zstd" --threads "$THREADS" -q
+    timed "$db:mysnap-gzip" "$o/gzip" "$mysnap" dump "${src[@]}" --database "$db" --output "$o/gzip" --compress gzip --threads "$THREADS" -q
+    timed "$db:mydumper" "$o/mydumper" mydumper "${src[@]}" -B "$db" -o "$o/mydumper" -t "$THREADS" --trx-consistency-only
+    timed "$db:mydumper-c" "$o/mydumper-c" mydumper "${src[@]}" -B "$db" -o "$o/mydumper-c" -t "$THREADS" --trx-consistency-only -c
+    timed "$db:mariadb-dump" "$o/md.sql" bash -c "mariadb-dump --no-defaults ${src[*]} --single-transaction --quick $db > $o/md.sql"
   done
 done
+forget_outputs
 # gzip -6 of the same row text: the size the default codec must not exceed.
 for db in "${datasets[@]}"; do
   [ "$db" = big ] && continue
@@ -126,7 +132,7 @@ done
 [ -n "${ONLY:-}" ] && RUNS_SKEWED=0 || RUNS_SKEWED=$RUNS
 for run in $(seq 1 "$RUNS_SKEWED"); do
   for t in 1 2; do
-    timed "skewed:mysnap-zstd-threads-$t" "$work/out/t$t" "$mysnap" dump "${src[@]}" --database skewed --output "$work/out/t$t" --threads "$t" -q
+    timed "skewed:mysnap-zstd-threads-$t" "$work/out/t$t-$run" "$mysnap" dump "${src[@]}" --database skewed --output "$work/out/t$t-$run" --threads "$t" -q
   done
 done
 

@@ -24,7 +24,7 @@ fn dumped_source(dir: &Path) -> (TestServer, PathBuf, Vec<&'static str>) {
         &source,
         &dbs,
         &out,
-        &["--chunk-size", "32K", "-q"],
+        &["--chunk-size", "16K", "-q"],
     ));
     (source, out, dbs)
 }
@@ -65,7 +65,7 @@ fn restore_resumes_after_repeated_kill_9_without_losing_or_duplicating_rows() {
             .unwrap();
         // Odd runs are killed at a random moment from their start (set-up included),
         // even runs at a random moment after they have committed a file of their own.
-        let delay = Duration::from_millis(rng.random_range(50..600));
+        let delay = Duration::from_millis(rng.random_range(30..400));
         let before = journal_files(&target);
         if run % 2 == 0 {
             let deadline = Instant::now() + Duration::from_secs(60);
