@@ -136,17 +136,23 @@ for run in $(seq 1 "$RUNS_SKEWED"); do
   done
 done
 
-# Live workload: oltp_write_only alone, then with a dump running in the middle of it.
+# Live workload: oltp_write_only alone, then again with dumps following each other for
+# the whole of it: the workload's throughput drop, and each dump's global lock time.
 load() { sysbench oltp_write_only --db-driver=mysql --mysql-host=127.0.0.1 --mysql-port="$src_port" \
   --mysql-user=root --mysql-db=sbtest --tables="$TABLES" --table-size="$ROWS" --threads=2 --time="$LOAD_SECONDS" run |
   awk '/transactions:/ {gsub(/[(]/, "", $3); print $3}'; }
 alone=$(load)
-( sleep $((LOAD_SECONDS / 3)); rm -rf "$work/out/live"
-  "$mysnap" dump "${src[@]}" --database sbtest --output "$work/out/live" --threads "$THREADS" -q ) &
+touch "$work/loading"
+( n=0; while [ -e "$work/loading" ]; do n=$((n + 1)); rm -rf "$work/out/live"
+    "$mysnap" dump "${src[@]}" --database sbtest --output "$work/out/live" --threads "$THREADS" -q
+    "$mysnap" show "$work/out/live" --json | python3 -c 'import json,sys; c=json.load(sys.stdin)["consistency"]; print(c["method"], round(c["global_lock_ms"], 1))' >> "$work/locks"
+  done ) &
 dumper=$!
 with_dump=$(load)
+rm -f "$work/loading"
 wait "$dumper"  # not a bare wait: the server runs in the background too
-lock_ms=$("$mysnap" show "$work/out/live" --json | python3 -c 'import json,sys; m=json.load(sys.stdin); print(m["consistency"]["method"], m["consistency"]["global_lock_ms"])')
+lock_ms=$(awk '{print $2}' "$work/locks" | paste -sd' ')
+lock_method=$(awk '{print $1}' "$work/locks" | sort -u | paste -sd' ')
 
 echo
 echo "machine: $(nproc) cores, $(free -g | awk '/Mem:/ {print $2}') GiB, $(mariadbd --version | cut -d' ' -f1-4)"
@@ -179,4 +185,5 @@ for db in ("sbtest", "skewed", "small", "big"):
     ratio(f"{db}:mydumper-c", f"{db}:mysnap-zstd", f"{db} mydumper -c / mysnap zstd (goal >= 4)")
 ratio("skewed:mysnap-zstd-threads-1", "skewed:mysnap-zstd-threads-2", "skewed 1 thread / 2 threads (goal >= 1.6)")
 PY
-echo "oltp_write_only tps: alone $alone, with a dump running $with_dump; dump consistency method and global lock ms: $lock_ms"
+echo "oltp_write_only tps: alone $alone, with dumps running throughout $with_dump"
+echo "global lock ms of each dump under that load ($lock_method): $lock_ms (goal < 50)"

@@ -411,21 +411,24 @@ async fn with_lock(
             .ctx(|| format!("taking the global lock ({stmt})"))?;
     }
     let opened = async {
-        start_transactions(&mut sessions).await?;
         let coordinates = match server.flavor {
             // The transactions keep their binlog file and position: they are read once
-            // the lock is gone. The GTID position is read now, while no commit can land,
-            // rather than by BINLOG_GTID_POS, which scans the binlog file.
+            // the lock is gone. The GTID position is read now, while no commit can land
+            // (alongside the transactions' start, to keep the lock short), rather than by
+            // BINLOG_GTID_POS, which scans the binlog file.
             Flavor::Mariadb => {
-                let gtid: Option<Option<String>> = lock_conn
-                    .query_first("SELECT @@GLOBAL.gtid_binlog_pos")
-                    .await
-                    .ctx(|| "reading the snapshot's GTID position".into())?;
+                let (started, gtid) = tokio::join!(
+                    start_transactions(&mut sessions),
+                    lock_conn.query_first::<Option<String>, _>("SELECT @@GLOBAL.gtid_binlog_pos")
+                );
+                started?;
+                let gtid = gtid.ctx(|| "reading the snapshot's GTID position".into())?;
                 Coordinates::InTransaction {
                     gtid: gtid.flatten().filter(|g| !g.is_empty()),
                 }
             }
             Flavor::Mysql => {
+                start_transactions(&mut sessions).await?;
                 let stmt = binlog_status_statement(server);
                 let result: Vec<Row> = lock_conn
                     .query(stmt)

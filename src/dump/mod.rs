@@ -15,6 +15,7 @@ use tokio::task::JoinSet;
 use crate::catalog::{self, TableInfo};
 use crate::connect::{Connector, Flavor, ServerInfo};
 use crate::error::{Error, IoContext, Result, SqlContext};
+use crate::format::chunkfile::FileSyncer;
 use crate::format::layout::DATA_DIR;
 use crate::format::manifest::{
     Consistency, DataFile, Database, DumpOptionsRecord, Manifest, ObjectName, PointInTime,
@@ -181,6 +182,7 @@ pub async fn run(
     tracing::debug!(ms = started.elapsed().as_millis() as u64, "snapshot open");
     let mut sessions = std::mem::take(&mut snapshot.sessions);
 
+    let syncer = FileSyncer::start();
     let ctx = Arc::new(WorkerContext {
         dir: options.output.clone(),
         codec: options.codec,
@@ -189,6 +191,7 @@ pub async fn run(
         progress: progress.clone(),
         rate: options.max_rate.map(RateLimit::new),
         server_busy: Arc::new(std::sync::atomic::AtomicBool::new(false)),
+        syncer: syncer.queue(),
     });
     let flavor = server.flavor;
     let job_for = |table_no: usize, t: &TableInfo, range: plan::Range, estimated_bytes| Job {
@@ -323,7 +326,8 @@ pub async fn run(
         started,
     );
     // The data files and their renames must be durable before the manifest names them.
-    crate::format::manifest::sync_files_under(&options.output.join(DATA_DIR))?;
+    syncer.finish()?;
+    crate::format::manifest::sync_dir(&options.output.join(DATA_DIR))?;
     manifest.write_atomic(&options.output)?;
     tracing::debug!(
         ms = started.elapsed().as_millis() as u64,
@@ -628,5 +632,60 @@ fn build_manifest(
         databases,
         view_order,
         totals,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn job(table_no: usize, predicate: Option<&str>, estimated_bytes: u64) -> Job {
+        Job {
+            table_no,
+            database: "d".into(),
+            table: format!("t{table_no}"),
+            columns: Vec::new(),
+            history: false,
+            range: plan::Range {
+                predicate: predicate.map(str::to_string),
+                index: 0,
+            },
+            estimated_bytes,
+        }
+    }
+
+    #[test]
+    fn small_whole_tables_are_batched_after_the_large_jobs_and_none_is_lost() {
+        let mut jobs = vec![
+            job(0, Some("`id` < 10"), 64 << 20),
+            job(0, Some("`id` >= 10"), 64 << 20),
+        ];
+        // A large table without a usable key: one job, never batched.
+        jobs.push(job(1, None, 300 << 20));
+        jobs.extend((2..102).map(|n| job(n, None, 16 << 10)));
+        let batches = batch_jobs(jobs, 2);
+        let sizes: Vec<usize> = batches.iter().map(Vec::len).collect();
+        assert_eq!(&sizes[..3], &[1, 1, 1], "large jobs alone, first");
+        assert_eq!(batches[0][0].table_no, 1, "largest first");
+        // 100 small tables over 2 sessions: batches of 12, so each session gets several.
+        assert!(
+            sizes[3..].iter().all(|&n| (1..=12).contains(&n)),
+            "{sizes:?}"
+        );
+        assert!(sizes.len() - 3 >= 8, "{sizes:?}");
+        let mut seen: Vec<usize> = batches.iter().flatten().map(|j| j.table_no).collect();
+        seen.sort();
+        seen.dedup();
+        assert_eq!(seen, (0..102).collect::<Vec<_>>());
+        assert_eq!(batches.iter().map(Vec::len).sum::<usize>(), 103);
+    }
+
+    #[test]
+    fn a_batch_holds_at_most_its_byte_budget_of_estimates() {
+        let jobs: Vec<Job> = (0..400).map(|n| job(n, None, 900 << 10)).collect();
+        for batch in batch_jobs(jobs, 1) {
+            let bytes: u64 = batch.iter().map(|j| j.estimated_bytes).sum();
+            assert!(bytes <= BATCH_BYTES, "{} jobs, {bytes} bytes", batch.len());
+        }
     }
 }

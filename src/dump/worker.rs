@@ -13,7 +13,7 @@ use tokio::sync::mpsc;
 
 use crate::catalog::select_expr;
 use crate::error::{Error, Result, SqlContext};
-use crate::format::chunkfile::DataFileWriter;
+use crate::format::chunkfile::{DataFileWriter, SyncQueue};
 use crate::format::layout::data_file;
 use crate::format::manifest::{ColumnEncoding, DataColumn, DataFile};
 use crate::format::rowtext::{push_field, FIELD_END, ROW_END};
@@ -62,6 +62,8 @@ pub struct WorkerContext {
     pub rate: Option<RateLimit>,
     /// Set while the server is too busy for the dump to go on reading.
     pub server_busy: Arc<std::sync::atomic::AtomicBool>,
+    /// Where finished files go to be fsynced.
+    pub syncer: SyncQueue,
 }
 
 /// A cap on bytes per second, shared by the workers.
@@ -163,7 +165,7 @@ fn spawn_writer(
     ctx: &WorkerContext,
     mut rx: mpsc::Receiver<Block>,
 ) -> tokio::task::JoinHandle<Result<Vec<Vec<DataFile>>>> {
-    let (dir, codec, level) = (ctx.dir.clone(), ctx.codec, ctx.level);
+    let (dir, codec, level, syncer) = (ctx.dir.clone(), ctx.codec, ctx.level, ctx.syncer.clone());
     let ext = ctx.codec.extension().to_string();
     let writer_for = move |job: &Job| {
         let (db, table, table_no, range, ext) = (
@@ -180,6 +182,7 @@ fn spawn_writer(
             0,
             Box::new(move |part| data_file(&db, &table, table_no, range, part, &ext)),
         )
+        .synced_by(syncer.clone())
     };
     let mut writers: Vec<DataFileWriter> = jobs.iter().map(writer_for).collect();
     writers.reverse();

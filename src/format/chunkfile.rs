@@ -1,6 +1,5 @@
 //! Writing data files: row text → compressor → sha256 → `<name>.partial`, renamed to its
-//! final name only once complete. The caller makes them durable (see
-//! [`super::manifest::sync_files_under`]) before a manifest names them.
+//! final name only once complete, then fsynced by a [`FileSyncer`] off the writer's path.
 
 use std::fs::File;
 use std::io::{self, BufWriter, Write};
@@ -33,10 +32,55 @@ impl Write for HashingWriter {
     }
 }
 
+/// fsyncs finished files on a thread of its own, so that writers never wait for the disk
+/// (an fsync per file in the writer made a thousand small tables wait a thousand journal
+/// commits); [`FileSyncer::finish`] waits for the last. Only the files handed to it are
+/// synced, never the rest of the filesystem (the server's files may share it).
+pub struct FileSyncer {
+    tx: SyncQueue,
+    thread: std::thread::JoinHandle<Result<()>>,
+}
+
+/// Where a [`DataFileWriter`] hands its finished files (`None` ends the syncer).
+pub type SyncQueue = std::sync::mpsc::Sender<Option<(File, PathBuf)>>;
+
+impl FileSyncer {
+    /// Starts the syncing thread.
+    pub fn start() -> Self {
+        let (tx, rx) = std::sync::mpsc::channel::<Option<(File, PathBuf)>>();
+        let thread = std::thread::spawn(move || {
+            let mut first_error = None;
+            while let Ok(Some((file, path))) = rx.recv() {
+                if first_error.is_none() {
+                    first_error = file.sync_all().at(&path).err();
+                }
+            }
+            first_error.map_or(Ok(()), Err)
+        });
+        FileSyncer { tx, thread }
+    }
+
+    /// A queue for writers.
+    pub fn queue(&self) -> SyncQueue {
+        self.tx.clone()
+    }
+
+    /// Waits until every file queued so far is synced; the first failure is the error.
+    /// Call it once the writers are done: what they queue later is not waited for.
+    pub fn finish(self) -> Result<()> {
+        let _ = self.tx.send(None);
+        self.thread
+            .join()
+            .unwrap_or_else(|_| Err(Error::Dump("the file syncing thread panicked".into())))
+    }
+}
+
 /// One data file being written.
 struct OpenFile {
     relative: String,
     partial: PathBuf,
+    /// The same file, kept to hand to the syncer once the encoder is done with it.
+    sync_handle: Option<File>,
     encoder: Box<dyn FinishWrite + Send>,
     hash: std::sync::Arc<std::sync::Mutex<(Sha256, u64)>>,
     rows: u64,
@@ -53,6 +97,7 @@ pub struct DataFileWriter {
     next_part: usize,
     current: Option<OpenFile>,
     done: Vec<DataFile>,
+    syncer: Option<SyncQueue>,
 }
 
 impl DataFileWriter {
@@ -72,7 +117,14 @@ impl DataFileWriter {
             next_part: first_part,
             current: None,
             done: Vec::new(),
+            syncer: None,
         }
+    }
+
+    /// Hands every finished file to `queue` to be fsynced.
+    pub fn synced_by(mut self, queue: SyncQueue) -> Self {
+        self.syncer = Some(queue);
+        self
     }
 
     /// Appends whole rows of row text to the current file (opening one if needed);
@@ -106,6 +158,11 @@ impl DataFileWriter {
         };
         let final_path = self.dir.join(&f.relative);
         std::fs::rename(&f.partial, &final_path).at(&final_path)?;
+        if let (Some(queue), Some(file)) = (&self.syncer, f.sync_handle) {
+            queue
+                .send(Some((file, final_path)))
+                .map_err(|_| Error::Dump("the file syncing thread stopped".into()))?;
+        }
         self.done.push(DataFile {
             path: f.relative,
             rows: f.rows,
@@ -128,6 +185,10 @@ impl DataFileWriter {
         self.next_part += 1;
         let partial = self.dir.join(format!("{relative}{PARTIAL_SUFFIX}"));
         let file = File::create(&partial).at(&partial)?;
+        let sync_handle = match self.syncer {
+            Some(_) => Some(file.try_clone().at(&partial)?),
+            None => None,
+        };
         let hash = std::sync::Arc::new(std::sync::Mutex::new((Sha256::new(), 0)));
         let sink = HashingWriter {
             file: BufWriter::with_capacity(256 * 1024, file),
@@ -140,6 +201,7 @@ impl DataFileWriter {
         Ok(OpenFile {
             relative,
             partial,
+            sync_handle,
             encoder,
             hash,
             rows: 0,

@@ -374,29 +374,3 @@ impl Manifest {
 pub fn sync_dir(dir: &Path) -> Result<()> {
     std::fs::File::open(dir).and_then(|d| d.sync_all()).at(dir)
 }
-
-/// Makes every file written under `dir` durable with one `syncfs` of its filesystem:
-/// one journal commit instead of one per file (a thousand small tables write a thousand
-/// files). Elsewhere than Linux, each file is fsynced.
-pub fn sync_files_under(dir: &Path) -> Result<()> {
-    #[cfg(target_os = "linux")]
-    {
-        use std::os::fd::AsRawFd;
-        let d = std::fs::File::open(dir).at(dir)?;
-        // SAFETY: syncfs takes an open descriptor, which `d` keeps open for the call.
-        if unsafe { libc::syncfs(d.as_raw_fd()) } != 0 {
-            return Err(std::io::Error::last_os_error()).at(dir);
-        }
-        Ok(())
-    }
-    #[cfg(not(target_os = "linux"))]
-    {
-        for entry in std::fs::read_dir(dir).at(dir)? {
-            let path = entry.at(dir)?.path();
-            std::fs::File::open(&path)
-                .and_then(|f| f.sync_all())
-                .at(&path)?;
-        }
-        sync_dir(dir)
-    }
-}
