@@ -82,6 +82,7 @@ results=$work/results.tsv sizes=$work/sizes.tsv
 forget_outputs() { rm -rf "$work/out" "$work/outfile"/*; mkdir -p "$work/out"; sync; sleep 35; }
 timed() { # NAME DIR CMD...: appends "NAME seconds maxrss_kb", then the output size
   local name=$1 dir=$2; shift 2
+  sync  # no tool pays for the one before it: the kernel throttles writers once dirty pages pile up
   /usr/bin/time -f "%e %M" -o "$work/time" "$@" >"$work/log" 2>&1 || { cat "$work/log" >&2; exit 1; }
   echo "$name $(cat "$work/time")" >> "$results"
   [ -e "$dir" ] && echo "$name $(du -sk "$dir" | cut -f1)" >> "$sizes" || true
@@ -92,6 +93,7 @@ timed() { # NAME DIR CMD...: appends "NAME seconds maxrss_kb", then the output s
 floor() { # DB
   local db=$1 start end dir
   dir=$(mktemp -d "$work/outfile/$db.XXXXXX")
+  sync
   start=$(date +%s.%N)
   client -N -e "SELECT TABLE_NAME FROM information_schema.TABLES WHERE TABLE_SCHEMA='$db' ORDER BY DATA_LENGTH DESC" |
     xargs -P "$THREADS" -I{} mariadb --no-defaults "${src[@]}" -e "SELECT * FROM $db.{} INTO OUTFILE '$dir/$db.{}.tsv'"

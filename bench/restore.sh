@@ -205,11 +205,12 @@ for db, tools in rows.items():
             actual = final["elapsed_s"] - hit["elapsed_s"] if hit else 0
             if actual > 0 and hit["eta_s"] is not None:  # a line at the very end predicts nothing
                 per[f].append((hit["eta_s"], actual, (hit["eta_s"] - actual) / actual * 100))
-    print(f"  mysnap ETA  {'predicted s':>12}{'actual s':>10}{'error %':>9}{'runs':>6}")
+    print(f"  mysnap ETA  {'predicted s':>12}{'actual s':>10}{'error %':>9}{'runs':>6}  error % of each run")
     for f, v in per.items():
         if v:
             p, a, e = (statistics.median(x[i] for x in v) for i in range(3))
-            print(f"  at {f * 100:>3.0f}%    {p:>12.1f}{a:>10.1f}{e:>9.0f}{len(v):>6}")
+            each = " ".join(f"{x[2]:+.1f}" for x in v)
+            print(f"  at {f * 100:>3.0f}%    {p:>12.1f}{a:>10.1f}{e:>9.0f}{len(v):>6}  {each}")
         else:
             print(f"  at {f * 100:>3.0f}%    {'-':>12}{'-':>10}{'-':>9}{0:>6}  (no line with an ETA before the end)")
 PY

@@ -45,7 +45,15 @@ impl Method {
     pub fn acquire(self) -> &'static [&'static str] {
         match self {
             Method::LockFree => &[],
-            Method::BackupStage => &["BACKUP STAGE START", "BACKUP STAGE BLOCK_COMMIT"],
+            // Stage by stage, so that the clock of the commit-blocking lock starts at
+            // BLOCK_COMMIT: FLUSH (closing unused tables) and BLOCK_DDL block no commit,
+            // yet can take long with many tables open.
+            Method::BackupStage => &[
+                "BACKUP STAGE START",
+                "BACKUP STAGE FLUSH",
+                "BACKUP STAGE BLOCK_DDL",
+                "BACKUP STAGE BLOCK_COMMIT",
+            ],
             // A plain FLUSH first, so that the locking flush finds few tables to close.
             Method::FlushTablesWithReadLock => {
                 &["FLUSH LOCAL TABLES", "FLUSH TABLES WITH READ LOCK"]
@@ -402,7 +410,7 @@ async fn with_lock(
     let mut lock_conn = connector.connect(&request.session_init).await?;
     let mut since = Instant::now();
     for stmt in method.acquire() {
-        if stmt.starts_with("BACKUP STAGE BLOCK") || stmt.contains("READ LOCK") {
+        if *stmt == "BACKUP STAGE BLOCK_COMMIT" || stmt.contains("READ LOCK") {
             since = Instant::now();
         }
         lock_conn
