@@ -413,10 +413,12 @@ async fn with_lock(
         if *stmt == "BACKUP STAGE BLOCK_COMMIT" || stmt.contains("READ LOCK") {
             since = Instant::now();
         }
+        let began = Instant::now();
         lock_conn
             .query_drop(*stmt)
             .await
             .ctx(|| format!("taking the global lock ({stmt})"))?;
+        tracing::debug!(ms = began.elapsed().as_secs_f64() * 1000.0, "{stmt}");
     }
     let opened = async {
         let coordinates = match server.flavor {
@@ -467,6 +469,10 @@ async fn with_lock(
         Ok::<_, Error>(coordinates)
     }
     .await;
+    tracing::debug!(
+        ms = since.elapsed().as_secs_f64() * 1000.0,
+        "snapshot transactions open under the lock"
+    );
     match opened {
         Ok(coordinates) => Ok((
             sessions,
