@@ -406,7 +406,9 @@ fn batch_jobs(mut jobs: Vec<Job>, sessions: usize) -> Vec<Vec<Job>> {
             batches.push(vec![job]);
             continue;
         }
-        if open.len() == per_batch || open_bytes + job.estimated_bytes > BATCH_BYTES {
+        if !open.is_empty()
+            && (open.len() == per_batch || open_bytes + job.estimated_bytes > BATCH_BYTES)
+        {
             batches.push(std::mem::take(&mut open));
             open_bytes = 0;
         }
@@ -416,7 +418,6 @@ fn batch_jobs(mut jobs: Vec<Job>, sessions: usize) -> Vec<Vec<Job>> {
     if !open.is_empty() {
         batches.push(open);
     }
-    batches.retain(|b| !b.is_empty());
     batches
 }
 
@@ -489,22 +490,16 @@ async fn read_definitions(
     conn: &mut Conn,
     names: &[String],
     tables: &[TableInfo],
-    definitions: Vec<String>,
+    // `SHOW CREATE TABLE` of each of `tables`, in the same order.
+    mut definitions: Vec<String>,
     flavor: Flavor,
 ) -> Result<Vec<Database>> {
-    let mut definitions: HashMap<(&str, &str), String> = tables
-        .iter()
-        .map(|t| (t.database.as_str(), t.name.as_str()))
-        .zip(definitions)
-        .collect();
     let mut out = Vec::new();
     for db in names {
         let (charset, collation, create_sql) = catalog::database_definition(conn, db).await?;
         let mut db_tables = Vec::new();
-        for t in tables.iter().filter(|t| &t.database == db) {
-            let create_sql = definitions
-                .remove(&(t.database.as_str(), t.name.as_str()))
-                .expect("a definition per table");
+        for (i, t) in tables.iter().enumerate().filter(|(_, t)| &t.database == db) {
+            let create_sql = std::mem::take(&mut definitions[i]);
             db_tables.push(Table {
                 name: t.name.clone(),
                 engine: t.engine.clone(),

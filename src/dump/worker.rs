@@ -217,11 +217,10 @@ async fn read_batch(
     tx: &mpsc::Sender<Block>,
 ) -> Result<()> {
     let sql: Vec<String> = jobs.iter().map(select_statement).collect();
-    let what = |job: &Job| format!("reading {}", qualified(&job.database, &job.table));
     let mut result = conn
         .query_iter(sql.join(";"))
         .await
-        .ctx(|| what(&jobs[0]))?;
+        .ctx(|| reading(&jobs[0]))?;
     for (i, job) in jobs.iter().enumerate() {
         if i > 0 {
             send(tx, Block::NextJob).await?;
@@ -231,6 +230,11 @@ async fn read_batch(
     Ok(())
 }
 
+/// What a failed read was doing.
+fn reading(job: &Job) -> String {
+    format!("reading {}", qualified(&job.database, &job.table))
+}
+
 /// Streams the rows of the current result set, the job's, to the writer.
 async fn read_result_set(
     result: &mut QueryResult<'_, '_, TextProtocol>,
@@ -238,7 +242,7 @@ async fn read_result_set(
     ctx: &WorkerContext,
     tx: &mpsc::Sender<Block>,
 ) -> Result<()> {
-    let what = || format!("reading {}", qualified(&job.database, &job.table));
+    let what = || reading(job);
     let enum_columns: Vec<bool> = job
         .columns
         .iter()

@@ -27,7 +27,7 @@ impl Write for HashingWriter {
         Ok(n)
     }
     fn flush(&mut self) -> io::Result<()> {
-        // Not synced here: the dump syncs all its files at once before the manifest.
+        // Not synced here: a FileSyncer does it off the writer's path.
         self.file.flush()
     }
 }

@@ -92,9 +92,6 @@ pub fn check_conflicts(manifest: &Manifest, existing: &ObjectSet, policy: Existi
     }
 }
 
-/// Databases, then sequences (a table's DEFAULT may name one), then tables. A table that
-/// exists is kept when appending or resuming, replaced when dropping. Returns, for every
-/// table, the indexes and foreign keys still to add.
 /// The tables `create` made ready for loading.
 pub struct Created {
     /// Each table's deferred clauses.
@@ -130,6 +127,10 @@ pub async fn restore_stats(conn: &mut Conn, db: &str, table: &str) -> Result<()>
     run_sql(conn, &format!("ANALYZE NO_WRITE_TO_BINLOG TABLE {q}")).await
 }
 
+/// Databases, then sequences (a table's DEFAULT may name one), then tables. A table that
+/// exists is kept when appending or resuming, replaced when dropping. Returns, for every
+/// table, the indexes and foreign keys still to add, and which tables load with their
+/// statistics off.
 pub async fn create(
     conn: &mut Conn,
     manifest: &Manifest,
