@@ -132,7 +132,7 @@ pub struct RestoreArgs {
     #[arg(long)]
     pub skip_binlog: bool,
     /// Create tables with all their indexes instead of adding secondary indexes after
-    /// each table's data is loaded.
+    /// each large table's data is loaded.
     #[arg(long)]
     pub keep_indexes: bool,
     /// Continue an interrupted restore of this dump into this target (files already

@@ -1,11 +1,13 @@
 //! Progress reporting. The engine reports through the [`Progress`] trait; front ends are
 //! indicatif bars on a terminal, a line every few seconds for logs, JSON lines for
-//! machines, or nothing. Every ETA comes from bytes: remaining bytes over the byte rate
-//! of this run.
+//! machines, or nothing. Every ETA comes from bytes: a restore's from its schedule
+//! played forward at this run's byte rates (`restore::forecast`), a dump's from remaining
+//! bytes over this run's byte rate.
 
+use std::collections::VecDeque;
 use std::io::IsTerminal;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
@@ -25,6 +27,15 @@ pub trait Progress: Send + Sync {
     fn note(&self, line: &str);
     /// The phase is over.
     fn end(&self);
+    /// From now until the next phase, ETAs come from `forecast` while it has one.
+    fn set_forecast(&self, _forecast: Arc<dyn Forecast>) {}
+}
+
+/// A better prediction of the time left than remaining bytes over the byte rate: a
+/// restore plays its own schedule forward (see `restore::forecast`).
+pub trait Forecast: Send + Sync {
+    /// Seconds to go, or `None` while it cannot tell yet.
+    fn remaining_secs(&self) -> Option<f64>;
 }
 
 /// How progress is shown (`--progress`).
@@ -93,8 +104,33 @@ pub struct Counters {
     rows: AtomicU64,
     tables: AtomicU64,
     total_tables: AtomicU64,
-    /// (seconds, bytes done) at each reading, for the recent rate.
-    history: Mutex<std::collections::VecDeque<(f64, u64)>>,
+    recent: Mutex<RecentRate>,
+    forecast: Mutex<Option<Arc<dyn Forecast>>>,
+}
+
+/// Bytes per second over the last third of the run (at least the last second): a load
+/// speeds up and slows down (caches warm, index builds come at the end), and the recent
+/// rate predicts the rest better than the average since the start.
+#[derive(Default)]
+pub struct RecentRate {
+    /// (seconds, bytes done) at each reading.
+    history: VecDeque<(f64, u64)>,
+}
+
+impl RecentRate {
+    /// Records a reading and gives the rate over the window, once the readings span half
+    /// of it.
+    pub fn observe(&mut self, secs: f64, done: u64) -> Option<f64> {
+        let history = &mut self.history;
+        history.push_back((secs, done));
+        let window = (secs / 3.0).max(1.0);
+        while history.len() > 2 && history[1].0 <= secs - window {
+            history.pop_front();
+        }
+        let &(then, done_then) = history.front()?;
+        (secs - then >= window * 0.5 && secs > then)
+            .then(|| (done - done_then.min(done)) as f64 / (secs - then))
+    }
 }
 
 /// One reading of the counters.
@@ -124,22 +160,8 @@ impl Counters {
         self.rows.store(0, Ordering::Relaxed);
         self.tables.store(0, Ordering::Relaxed);
         self.total_tables.store(tables, Ordering::Relaxed);
-        self.history.lock().expect("history").clear();
-    }
-
-    /// Bytes per second over the last third of the run (at least the last second): a
-    /// load speeds up and slows down (caches warm, index builds come at the end), and
-    /// the recent rate predicts the rest better than the average since the start.
-    fn recent_rate(&self, secs: f64, done: u64) -> Option<f64> {
-        let mut history = self.history.lock().expect("history");
-        history.push_back((secs, done));
-        let window = (secs / 3.0).max(1.0);
-        while history.len() > 2 && history[1].0 <= secs - window {
-            history.pop_front();
-        }
-        let &(then, done_then) = history.front()?;
-        (secs - then >= window * 0.5 && secs > then)
-            .then(|| (done - done_then.min(done)) as f64 / (secs - then))
+        *self.recent.lock().expect("rate") = RecentRate::default();
+        *self.forecast.lock().expect("forecast") = None;
     }
 
     fn read(&self, elapsed: Duration) -> Snapshot {
@@ -152,10 +174,12 @@ impl Counters {
         } else {
             0.0
         };
-        let rate = match self.recent_rate(secs, done) {
+        let rate = match self.recent.lock().expect("rate").observe(secs, done) {
             Some(r) if r > 0.0 => r,
             _ => average,
         };
+        let forecast = self.forecast.lock().expect("forecast").clone();
+        let by_bytes = (rate > 0.0).then(|| (total - done) as f64 / rate);
         Snapshot {
             done_bytes: done,
             total_bytes: total,
@@ -163,7 +187,11 @@ impl Counters {
             tables: self.tables.load(Ordering::Relaxed),
             total_tables: self.total_tables.load(Ordering::Relaxed),
             rate,
-            eta: (rate > 0.0).then(|| (total - done) as f64 / rate),
+            eta: if done >= total {
+                Some(0.0)
+            } else {
+                forecast.and_then(|f| f.remaining_secs()).or(by_bytes)
+            },
         }
     }
 }
@@ -171,23 +199,33 @@ impl Counters {
 /// An indicatif bar: bytes of the total, rows, tables, rate and ETA from bytes.
 pub struct Bars {
     bar: ProgressBar,
-    counters: Counters,
+    counters: Arc<Counters>,
 }
 
 impl Bars {
     fn new() -> Self {
+        let counters = Arc::new(Counters::default());
         let bar = ProgressBar::with_draw_target(Some(0), ProgressDrawTarget::stderr());
+        // The ETA is ours (a restore's comes from its forecast), not indicatif's, and is
+        // worked out at each redraw, so it moves on during an index build.
+        let for_eta = counters.clone();
         bar.set_style(
             ProgressStyle::with_template(
-                "{prefix:>8} [{bar:30}] {bytes}/{total_bytes} {binary_bytes_per_sec} ETA {eta} {msg}",
+                "{prefix:>8} [{bar:30}] {bytes}/{total_bytes} {binary_bytes_per_sec} ETA {our_eta} {msg}",
             )
             .expect("progress template")
+            .with_key(
+                "our_eta",
+                move |state: &indicatif::ProgressState, w: &mut dyn std::fmt::Write| {
+                    let _ = match for_eta.read(state.elapsed()).eta {
+                        Some(e) => write!(w, "{:#}", indicatif::HumanDuration(Duration::from_secs_f64(e))),
+                        None => write!(w, "-"),
+                    };
+                },
+            )
             .progress_chars("=> "),
         );
-        Bars {
-            bar,
-            counters: Counters::default(),
-        }
+        Bars { bar, counters }
     }
 
     fn refresh_message(&self) {
@@ -235,12 +273,15 @@ impl Progress for Bars {
     fn end(&self) {
         self.bar.finish_and_clear();
     }
+    fn set_forecast(&self, forecast: Arc<dyn Forecast>) {
+        *self.counters.forecast.lock().expect("forecast") = Some(forecast);
+    }
 }
 
 /// A line (text or JSON) on stderr every `every`, and at the end of each phase. A ticker
 /// thread prints even while nothing advances (an index build), so logs show the wait.
 pub struct Periodic {
-    shared: std::sync::Arc<PeriodicState>,
+    shared: Arc<PeriodicState>,
 }
 
 struct PeriodicState {
@@ -255,7 +296,7 @@ struct PeriodicState {
 impl Periodic {
     fn new(every: Duration, json: bool) -> Self {
         Periodic {
-            shared: std::sync::Arc::new(PeriodicState {
+            shared: Arc::new(PeriodicState {
                 counters: Counters::default(),
                 phase: Mutex::new((String::new(), Instant::now())),
                 every,
@@ -344,6 +385,9 @@ impl Progress for Periodic {
         self.shared.generation.fetch_add(1, Ordering::SeqCst);
         self.shared.print();
     }
+    fn set_forecast(&self, forecast: Arc<dyn Forecast>) {
+        *self.shared.counters.forecast.lock().expect("forecast") = Some(forecast);
+    }
 }
 
 #[cfg(test)]
@@ -364,6 +408,31 @@ mod tests {
                 assert_eq!(s.eta, Some((1000.0 - 210.0) / 50.0));
             }
         }
+    }
+
+    struct Fixed(Option<f64>);
+    impl Forecast for Fixed {
+        fn remaining_secs(&self) -> Option<f64> {
+            self.0
+        }
+    }
+
+    #[test]
+    fn a_forecast_replaces_the_byte_estimate_while_it_has_one() {
+        let c = Counters::default();
+        c.reset(1000, 0, 1);
+        c.bytes.store(100, Ordering::Relaxed);
+        *c.forecast.lock().unwrap() = Some(Arc::new(Fixed(Some(42.0))));
+        assert_eq!(c.read(Duration::from_secs(1)).eta, Some(42.0));
+        // Without an answer, remaining bytes over the rate: 900 at 100 B/s.
+        *c.forecast.lock().unwrap() = Some(Arc::new(Fixed(None)));
+        assert_eq!(c.read(Duration::from_secs(1)).eta, Some(9.0));
+        // Done is done, whatever the forecast says; a new phase drops it.
+        *c.forecast.lock().unwrap() = Some(Arc::new(Fixed(Some(42.0))));
+        c.bytes.store(1000, Ordering::Relaxed);
+        assert_eq!(c.read(Duration::from_secs(2)).eta, Some(0.0));
+        c.reset(1000, 0, 1);
+        assert!(c.forecast.lock().unwrap().is_none());
     }
 
     #[test]

@@ -1,13 +1,15 @@
 //! Loading data files on N sessions, largest first across all tables, and adding each
 //! table's deferred indexes as soon as its last file is in, while the others go on.
 
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
+use std::time::Instant;
 
 use mysql_async::Conn;
 use tokio::task::JoinSet;
 
+use super::forecast::Schedule;
 use super::journal::{file_item, Journal};
 use super::{ddl, loader, schema, TableKey};
 use crate::connect::Connector;
@@ -36,10 +38,10 @@ pub struct LoadPlan {
 }
 
 /// A data file by (database, table, file) position in the manifest.
-type FileKey = (usize, usize, usize);
+pub type FileKey = (usize, usize, usize);
 
-/// Files still to load, largest first, and the count per table.
-fn pending(plan: &LoadPlan) -> (Vec<FileKey>, HashMap<TableKey, usize>) {
+/// Files still to load, largest first, with their raw bytes, and the count per table.
+fn pending(plan: &LoadPlan) -> (Vec<(FileKey, u64)>, HashMap<TableKey, usize>) {
     let m = &plan.manifest;
     let mut jobs = Vec::new();
     let mut left = HashMap::new();
@@ -49,10 +51,13 @@ fn pending(plan: &LoadPlan) -> (Vec<FileKey>, HashMap<TableKey, usize>) {
                 .filter(|&f| !plan.done.contains(&file_item(&table.files[f].path)))
                 .collect();
             left.insert((d, t), todo.len());
-            jobs.extend(todo.into_iter().map(|f| (d, t, f)));
+            jobs.extend(
+                todo.into_iter()
+                    .map(|f| ((d, t, f), table.files[f].raw_bytes)),
+            );
         }
     }
-    jobs.sort_by_key(|&(d, t, f)| std::cmp::Reverse(m.databases[d].tables[t].files[f].raw_bytes));
+    jobs.sort_by_key(|&(_, raw)| std::cmp::Reverse(raw));
     (jobs, left)
 }
 
@@ -66,12 +71,22 @@ async fn finish_table(
 ) -> Result<()> {
     let db = &plan.manifest.databases[key.0];
     let table = &db.tables[key.1];
+    let began = std::time::Instant::now();
     if let Some(split) = plan.deferred.get(&key) {
         schema::add_missing(conn, &db.name, &table.name, &split.indexes, false).await?;
     }
+    let indexed = began.elapsed();
     if plan.quiet_stats.contains(&key) {
         schema::restore_stats(conn, &db.name, &table.name).await?;
     }
+    tracing::debug!(
+        indexes_ms = indexed.as_millis() as u64,
+        stats_ms = (began.elapsed() - indexed).as_millis() as u64,
+        units = plan.index_units.get(&key).copied().unwrap_or(0),
+        "finished {}.{}",
+        db.name,
+        table.name
+    );
     progress.table_done();
     progress.advance(plan.index_units.get(&key).copied().unwrap_or(0), 0);
     Ok(())
@@ -101,17 +116,20 @@ pub async fn load(
     for key in ready {
         finish_table(&mut conns[0], &plan, key, &progress).await?;
     }
-    let queue = Arc::new(Mutex::new(VecDeque::from(jobs)));
-    let left = Arc::new(Mutex::new(left));
+    let schedule = Arc::new(Schedule::new(
+        jobs,
+        left,
+        plan.index_units.clone(),
+        sessions,
+    ));
+    progress.set_forecast(schedule.clone());
     let mut set = JoinSet::new();
-    for mut conn in conns {
-        let (queue, left, plan, progress) =
-            (queue.clone(), left.clone(), plan.clone(), progress.clone());
+    for (session, mut conn) in conns.into_iter().enumerate() {
+        let (schedule, plan, progress) = (schedule.clone(), plan.clone(), progress.clone());
+        let tally = schedule.tally(progress.clone());
         set.spawn(async move {
             let (mut rows, mut bytes) = (0u64, 0u64);
-            loop {
-                let next = queue.lock().expect("queue").pop_front();
-                let Some((d, t, f)) = next else { break };
+            while let Some((d, t, f)) = schedule.next(session) {
                 let db = &plan.manifest.databases[d];
                 let table = &db.tables[t];
                 let file = &table.files[f];
@@ -122,7 +140,7 @@ pub async fn load(
                         .as_ref()
                         .map(|j| j.record_sql(&file_item(&file.path))),
                     transactional: table.transactional,
-                    progress: &progress,
+                    progress: &tally,
                 };
                 let path = plan.dir.join(&file.path);
                 let target = (
@@ -141,14 +159,10 @@ pub async fn load(
                 .await?;
                 bytes += file.raw_bytes;
                 progress.advance(0, file.rows);
-                let complete = {
-                    let mut left = left.lock().expect("files left");
-                    let n = left.get_mut(&(d, t)).expect("table");
-                    *n -= 1;
-                    *n == 0
-                };
-                if complete {
+                if schedule.loaded(session, (d, t)) {
+                    let began = Instant::now();
                     finish_table(&mut conn, &plan, (d, t), &progress).await?;
+                    schedule.finished(session, (d, t), began.elapsed().as_secs_f64());
                 }
             }
             let _ = conn.disconnect().await;

@@ -6,6 +6,7 @@
 
 pub mod data;
 pub mod ddl;
+pub mod forecast;
 pub mod insert;
 pub mod journal;
 pub mod loader;
@@ -431,7 +432,7 @@ pub async fn dry_run(connector: &Connector, options: &RestoreOptions) -> Result<
             .iter()
             .flat_map(|d| &d.tables)
             .filter(|t| {
-                !t.files.is_empty()
+                schema::large_table(t)
                     && !ddl::split_create_table(&t.create_sql, true)
                         .indexes
                         .is_empty()
