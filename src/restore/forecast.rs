@@ -263,14 +263,11 @@ fn play_forward(s: &State, now: Instant, load_rate: f64, build_rate: f64) -> f64
         .collect();
     let mut queue = s.queue.iter();
     let mut end: f64 = 0.0;
-    loop {
-        // The session free first takes the next step.
-        let Some(i) = (0..sessions.len())
-            .filter(|&i| sessions[i].1.is_some() || queue.len() > 0)
-            .min_by(|&a, &b| sessions[a].0.total_cmp(&sessions[b].0))
-        else {
-            break;
-        };
+    // The session free first takes the next step, until none has one to take.
+    while let Some(i) = (0..sessions.len())
+        .filter(|&i| sessions[i].1.is_some() || queue.len() > 0)
+        .min_by(|&a, &b| sessions[a].0.total_cmp(&sessions[b].0))
+    {
         let (mut at, loading) = sessions[i];
         if let Some(table) = loading {
             let n = left.get_mut(&table).expect("table in the schedule");
