@@ -199,4 +199,4 @@ for db in ("sbtest", "skewed", "small", "big"):
 ratio("skewed:mysnap-zstd-threads-1", "skewed:mysnap-zstd-threads-2", "skewed 1 thread / 2 threads (goal >= 1.6)")
 PY
 printf '%s' "$live_report"
-[ -n "${big_sizes:-}" ] && echo "$big_sizes"
+if [ -n "${big_sizes:-}" ]; then echo "$big_sizes"; fi
