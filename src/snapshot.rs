@@ -523,7 +523,9 @@ async fn presync_binlog(conn: &mut Conn) {
     };
     let began = Instant::now();
     let synced = tokio::task::spawn_blocking(move || {
-        std::fs::File::open(&path).and_then(|f| f.sync_data()).map(|()| path)
+        std::fs::File::open(&path)
+            .and_then(|f| f.sync_data())
+            .map(|()| path)
     })
     .await;
     if let Ok(Ok(path)) = synced {

@@ -32,32 +32,46 @@ impl Write for HashingWriter {
     }
 }
 
-/// fsyncs finished files on a thread of its own, so that writers never wait for the disk
+/// fsyncs finished files on threads of their own, so that writers never wait for the disk
 /// (an fsync per file in the writer made a thousand small tables wait a thousand journal
-/// commits); [`FileSyncer::finish`] waits for the last. Only the files handed to it are
-/// synced, never the rest of the filesystem (the server's files may share it).
+/// commits); [`FileSyncer::finish`] waits for the last. Several threads, because fsyncs
+/// that overlap share ext4's journal commits: 1000 small new files took 175 ms to fsync
+/// one after another and 100 ms from 4 threads (a 1000-table dump: 330 to 380 ms against
+/// 285 to 300 ms). Only the files handed to it are synced,
+/// never the rest of the filesystem (the server's files may share it).
 pub struct FileSyncer {
     tx: SyncQueue,
-    thread: std::thread::JoinHandle<Result<()>>,
+    threads: Vec<std::thread::JoinHandle<Result<()>>>,
 }
 
-/// Where a [`DataFileWriter`] hands its finished files (`None` ends the syncer).
+/// Where a [`DataFileWriter`] hands its finished files (`None` ends a syncing thread).
 pub type SyncQueue = std::sync::mpsc::Sender<Option<(File, PathBuf)>>;
 
+/// Threads that fsync at once.
+const SYNC_THREADS: usize = 4;
+
 impl FileSyncer {
-    /// Starts the syncing thread.
+    /// Starts the syncing threads.
     pub fn start() -> Self {
         let (tx, rx) = std::sync::mpsc::channel::<Option<(File, PathBuf)>>();
-        let thread = std::thread::spawn(move || {
-            let mut first_error = None;
-            while let Ok(Some((file, path))) = rx.recv() {
-                if first_error.is_none() {
-                    first_error = file.sync_all().at(&path).err();
-                }
-            }
-            first_error.map_or(Ok(()), Err)
-        });
-        FileSyncer { tx, thread }
+        let rx = std::sync::Arc::new(std::sync::Mutex::new(rx));
+        let threads = (0..SYNC_THREADS)
+            .map(|_| {
+                let rx = rx.clone();
+                std::thread::spawn(move || {
+                    let mut first_error = None;
+                    loop {
+                        let next = rx.lock().expect("sync queue").recv();
+                        let Ok(Some((file, path))) = next else { break };
+                        if first_error.is_none() {
+                            first_error = file.sync_all().at(&path).err();
+                        }
+                    }
+                    first_error.map_or(Ok(()), Err)
+                })
+            })
+            .collect();
+        FileSyncer { tx, threads }
     }
 
     /// A queue for writers.
@@ -68,10 +82,19 @@ impl FileSyncer {
     /// Waits until every file queued so far is synced; the first failure is the error.
     /// Call it once the writers are done: what they queue later is not waited for.
     pub fn finish(self) -> Result<()> {
-        let _ = self.tx.send(None);
-        self.thread
-            .join()
-            .unwrap_or_else(|_| Err(Error::Dump("the file syncing thread panicked".into())))
+        for _ in &self.threads {
+            let _ = self.tx.send(None);
+        }
+        let mut outcome = Ok(());
+        for thread in self.threads {
+            let result = thread
+                .join()
+                .unwrap_or_else(|_| Err(Error::Dump("a file syncing thread panicked".into())));
+            if outcome.is_ok() {
+                outcome = result;
+            }
+        }
+        outcome
     }
 }
 
