@@ -37,8 +37,8 @@ impl Write for HashingWriter {
 /// commits); [`FileSyncer::finish`] waits for the last. Several threads, because fsyncs
 /// that overlap share ext4's journal commits: 1000 small new files took 175 ms to fsync
 /// one after another and 100 ms from 4 threads (a 1000-table dump: 330 to 380 ms against
-/// 285 to 300 ms). Only the files handed to it are synced,
-/// never the rest of the filesystem (the server's files may share it).
+/// 285 to 300 ms). Only the files handed to it are synced, never the rest of the
+/// filesystem (the server's files may share it).
 pub struct FileSyncer {
     tx: SyncQueue,
     threads: Vec<std::thread::JoinHandle<Result<()>>>,
