@@ -205,20 +205,28 @@ pub struct Bars {
 impl Bars {
     fn new() -> Self {
         let counters = Arc::new(Counters::default());
-        let bar = ProgressBar::with_draw_target(Some(0), ProgressDrawTarget::stderr());
-        // The ETA is ours (a restore's comes from its forecast), not indicatif's, and is
-        // worked out at each redraw, so it moves on during an index build.
+        // Hidden until a phase begins, so that no empty bar is drawn before.
+        let bar = ProgressBar::hidden();
+        // The rate and ETA are ours (a restore's ETA comes from its forecast), not
+        // indicatif's, and are worked out at each redraw, so that they move on during an
+        // index build.
         let for_eta = counters.clone();
         bar.set_style(
             ProgressStyle::with_template(
-                "{prefix:>8} [{bar:30}] {bytes}/{total_bytes} {binary_bytes_per_sec} ETA {our_eta} {msg}",
+                "{prefix:>8} [{bar:30}] {bytes}/{total_bytes} {rate_and_eta} {msg}",
             )
             .expect("progress template")
             .with_key(
-                "our_eta",
+                "rate_and_eta",
                 move |state: &indicatif::ProgressState, w: &mut dyn std::fmt::Write| {
-                    let _ = match for_eta.read(state.elapsed()).eta {
-                        Some(e) => write!(w, "{:#}", indicatif::HumanDuration(Duration::from_secs_f64(e))),
+                    let s = for_eta.read(state.elapsed());
+                    let _ = write!(w, "{}/s ETA ", indicatif::BinaryBytes(s.rate as u64));
+                    let _ = match s.eta {
+                        Some(e) => write!(
+                            w,
+                            "{:#}",
+                            indicatif::HumanDuration(Duration::from_secs_f64(e))
+                        ),
                         None => write!(w, "-"),
                     };
                 },
@@ -246,8 +254,9 @@ impl Progress for Bars {
         self.bar.set_length(total_bytes.max(done_bytes));
         self.bar.set_position(done_bytes);
         self.bar.set_prefix(phase.to_string());
-        self.bar.enable_steady_tick(Duration::from_millis(200));
         self.refresh_message();
+        self.bar.set_draw_target(ProgressDrawTarget::stderr());
+        self.bar.enable_steady_tick(Duration::from_millis(200));
     }
     fn advance(&self, bytes: u64, rows: u64) {
         let done = self.counters.bytes.fetch_add(bytes, Ordering::Relaxed) + bytes;

@@ -1,5 +1,5 @@
 //! Restore options operators expect: --rename, --include/--exclude, --dry-run,
-//! --progress=json, the INSERT fallback, a load retried after a lock wait timeout, and
+//! --progress=json and bars on a terminal, the INSERT fallback, a load retried after a lock wait timeout, and
 //! bad combinations refused before any connection is opened.
 
 mod support;
@@ -110,6 +110,33 @@ fn json_progress_lines_count_bytes_up_to_the_total_and_never_past_it() {
     }
     assert_eq!(last["done_bytes"], last["total_bytes"], "{last}");
     assert_eq!(last["tables_done"], last["tables_total"], "{last}");
+    assert_same_data(&source, &target, &["shop"]);
+}
+
+#[test]
+fn a_terminal_gets_a_bar_with_bytes_and_an_eta() {
+    let dir = tempfile::tempdir().unwrap();
+    let (source, dump) = shop_dump(dir.path());
+    let target = TestServer::start();
+    // `script` (util-linux) runs the restore on a pseudo-terminal and copies what it drew.
+    let quoted: Vec<String> = std::iter::once(support::mysnap_bin().display().to_string())
+        .chain(restore_args_with(
+            &target.conn_args(),
+            &dump,
+            &["--progress", "bar"],
+        ))
+        .map(|a| format!("'{}'", a.replace('\'', r"'\''")))
+        .collect();
+    let o = std::process::Command::new("script")
+        .args(["-qec", &quoted.join(" "), "/dev/null"])
+        .output()
+        .expect("running script");
+    let drawn = String::from_utf8_lossy(&o.stdout);
+    assert!(o.status.success(), "{drawn}");
+    assert!(
+        drawn.contains("restore") && drawn.contains("ETA") && drawn.contains("tables"),
+        "no bar drawn:\n{drawn}"
+    );
     assert_same_data(&source, &target, &["shop"]);
 }
 
