@@ -95,8 +95,9 @@ pub struct DumpArgs {
     #[arg(long)]
     pub max_rate: Option<String>,
     /// MariaDB: try the lock-free snapshot first (sessions' binlog_snapshot positions
-    /// compared) instead of a lock of a few milliseconds. Experimental: equal positions
-    /// were seen on sessions whose snapshots differed.
+    /// compared) instead of a lock of a few milliseconds. Unsafe on MariaDB 10.11:
+    /// sessions with equal positions were seen with different data (see
+    /// bench/lockfree_probe.py); a dump taken this way says so.
     #[arg(long)]
     pub lock_free: bool,
     /// Pause reading while the server runs more than N statements besides the dump's

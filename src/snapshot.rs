@@ -206,6 +206,9 @@ impl Snapshot {
             };
             match outcome {
                 Ok(Some((sessions, coordinates, lock))) => {
+                    if method == Method::LockFree {
+                        snap_note(&mut notes, LOCK_FREE_CAVEAT.to_string());
+                    }
                     let mut snap = Snapshot {
                         sessions,
                         coordinates: BinlogCoordinates::default(),
@@ -370,6 +373,9 @@ async fn mariadb_coordinates(
 }
 
 type Opened = (Vec<Conn>, BinlogCoordinates);
+
+/// Said in the output and the manifest of every dump the lock-free method took.
+pub const LOCK_FREE_CAVEAT: &str = "--lock-free: the sessions reported equal binlog snapshot positions, but MariaDB 10.11 has been seen to give sessions with equal positions different data (bench/lockfree_probe.py); this dump may not be one snapshot. Without --lock-free a lock of milliseconds makes it one";
 
 /// Lock-free attempts; `None` when the sessions never lined up.
 async fn lock_free(
