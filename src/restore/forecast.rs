@@ -53,8 +53,9 @@ pub struct Schedule {
     data_bytes: AtomicU64,
     started: Instant,
     /// Bytes over the recent window, and session-seconds spent loading over it (in
-    /// microseconds): a session building indexes loads nothing meanwhile.
-    rate: Mutex<(RecentRate, RecentRate)>,
+    /// microseconds): a session building indexes loads nothing meanwhile. Then the last
+    /// load rate they gave, for when the window holds no loading (a build at the end).
+    rate: Mutex<(RecentRate, RecentRate, Option<f64>)>,
 }
 
 struct State {
@@ -199,14 +200,13 @@ impl Forecast for Schedule {
             let mut rate = self.rate.lock().expect("rate");
             let bytes_per_s = rate.0.observe(secs, done);
             let loading_per_s = rate.1.observe(secs, loading_us);
-            match (bytes_per_s, loading_per_s) {
-                (Some(b), Some(l)) if l > 0.0 => b / (l / 1e6),
-                _ => return None,
+            if let (Some(b), Some(l)) = (bytes_per_s, loading_per_s) {
+                if b > 0.0 && l > 0.0 {
+                    rate.2 = Some(b / (l / 1e6));
+                }
             }
+            rate.2?
         };
-        if load_rate <= 0.0 {
-            return None;
-        }
         let build_rate = if s.built.1 > 0.0 {
             s.built.0 as f64 / s.built.1
         } else {
