@@ -1,6 +1,6 @@
 //! Restore options operators expect: --rename, --include/--exclude, --dry-run,
-//! --progress=json and bars on a terminal, the INSERT fallback, a load retried after a lock wait timeout, and
-//! bad combinations refused before any connection is opened.
+//! --progress=json and bars on a terminal, the INSERT fallback, a load retried after a
+//! lock wait timeout, and bad combinations refused before any connection is opened.
 
 mod support;
 

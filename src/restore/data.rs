@@ -4,7 +4,7 @@
 use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use mysql_async::Conn;
 use tokio::task::JoinSet;
@@ -40,17 +40,20 @@ pub struct LoadPlan {
 /// A data file by (database, table, file) position in the manifest.
 pub type FileKey = (usize, usize, usize);
 
-/// Files still to load, largest first, with their raw bytes, and the count per table.
-fn pending(plan: &LoadPlan) -> (Vec<(FileKey, u64)>, HashMap<TableKey, usize>) {
+/// Files still to load, largest first, with their raw bytes; and the tables with nothing
+/// left to load (empty, or loaded before an interruption), which only need finishing.
+fn pending(plan: &LoadPlan) -> (Vec<(FileKey, u64)>, Vec<TableKey>) {
     let m = &plan.manifest;
     let mut jobs = Vec::new();
-    let mut left = HashMap::new();
+    let mut ready = Vec::new();
     for (d, db) in m.databases.iter().enumerate() {
         for (t, table) in db.tables.iter().enumerate() {
             let todo: Vec<usize> = (0..table.files.len())
                 .filter(|&f| !plan.done.contains(&file_item(&table.files[f].path)))
                 .collect();
-            left.insert((d, t), todo.len());
+            if todo.is_empty() {
+                ready.push((d, t));
+            }
             jobs.extend(
                 todo.into_iter()
                     .map(|f| ((d, t, f), table.files[f].raw_bytes)),
@@ -58,20 +61,20 @@ fn pending(plan: &LoadPlan) -> (Vec<(FileKey, u64)>, HashMap<TableKey, usize>) {
         }
     }
     jobs.sort_by_key(|&(_, raw)| std::cmp::Reverse(raw));
-    (jobs, left)
+    (jobs, ready)
 }
 
 /// Adds a table's deferred indexes that are not there yet, gives it back its automatic
-/// statistics, and reports the work.
+/// statistics, and reports the work. Returns how long the indexes took.
 async fn finish_table(
     conn: &mut Conn,
     plan: &LoadPlan,
     key: TableKey,
     progress: &Arc<dyn Progress>,
-) -> Result<()> {
+) -> Result<Duration> {
     let db = &plan.manifest.databases[key.0];
     let table = &db.tables[key.1];
-    let began = std::time::Instant::now();
+    let began = Instant::now();
     if let Some(split) = plan.deferred.get(&key) {
         schema::add_missing(conn, &db.name, &table.name, &split.indexes, false).await?;
     }
@@ -89,7 +92,7 @@ async fn finish_table(
     );
     progress.table_done();
     progress.advance(plan.index_units.get(&key).copied().unwrap_or(0), 0);
-    Ok(())
+    Ok(indexed)
 }
 
 /// Loads every pending file; returns rows and raw bytes loaded in this run.
@@ -100,14 +103,7 @@ pub async fn load(
     threads: usize,
     progress: Arc<dyn Progress>,
 ) -> Result<(u64, u64)> {
-    let (jobs, left) = pending(&plan);
-    // Tables with nothing left to load (empty, or loaded before an interruption) only
-    // need their indexes.
-    let ready: Vec<TableKey> = left
-        .iter()
-        .filter(|(_, &n)| n == 0)
-        .map(|(k, _)| *k)
-        .collect();
+    let (jobs, ready) = pending(&plan);
     let sessions = threads.min(jobs.len()).max(1);
     let mut conns = Vec::new();
     for _ in 0..sessions {
@@ -116,12 +112,7 @@ pub async fn load(
     for key in ready {
         finish_table(&mut conns[0], &plan, key, &progress).await?;
     }
-    let schedule = Arc::new(Schedule::new(
-        jobs,
-        left,
-        plan.index_units.clone(),
-        sessions,
-    ));
+    let schedule = Arc::new(Schedule::new(jobs, plan.index_units.clone(), sessions));
     progress.set_forecast(schedule.clone());
     let mut set = JoinSet::new();
     for (session, mut conn) in conns.into_iter().enumerate() {
@@ -160,9 +151,8 @@ pub async fn load(
                 bytes += file.raw_bytes;
                 progress.advance(0, file.rows);
                 if schedule.loaded(session, (d, t)) {
-                    let began = Instant::now();
-                    finish_table(&mut conn, &plan, (d, t), &progress).await?;
-                    schedule.finished(session, (d, t), began.elapsed().as_secs_f64());
+                    let indexed = finish_table(&mut conn, &plan, (d, t), &progress).await?;
+                    schedule.finished(session, (d, t), indexed);
                 }
             }
             let _ = conn.disconnect().await;

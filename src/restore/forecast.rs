@@ -12,7 +12,7 @@
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use crate::progress::{Forecast, Progress, RecentRate};
 
@@ -52,18 +52,27 @@ pub struct Schedule {
     /// Raw bytes loaded in this run, as the loaders stream them.
     data_bytes: AtomicU64,
     started: Instant,
-    /// Bytes over the recent window, and session-seconds spent loading over it (in
-    /// microseconds): a session building indexes loads nothing meanwhile. Then the last
-    /// load rate they gave, for when the window holds no loading (a build at the end).
-    rate: Mutex<(RecentRate, RecentRate, Option<f64>)>,
+    rate: Mutex<LoadRate>,
+}
+
+/// The recent load rate of one session.
+#[derive(Default)]
+struct LoadRate {
+    /// Data bytes over the recent window.
+    bytes: RecentRate,
+    /// Session-seconds spent loading over the same window, in microseconds: a session
+    /// building indexes loads nothing meanwhile.
+    loading_us: RecentRate,
+    /// The last rate the two gave, for when the window holds no loading (a build alone
+    /// at the end).
+    last: Option<f64>,
 }
 
 struct State {
-    queue: VecDeque<FileKey>,
+    /// Files still queued, with their raw bytes.
+    queue: VecDeque<(FileKey, u64)>,
     /// Files not loaded yet (queued or in flight) per table.
     left: HashMap<TableKey, usize>,
-    /// Raw bytes of each file still queued.
-    sizes: HashMap<FileKey, u64>,
     /// Index work of each table whose indexes are built after its data.
     units: HashMap<TableKey, u64>,
     sessions: Vec<Activity>,
@@ -99,18 +108,16 @@ impl State {
 }
 
 impl Schedule {
-    /// `jobs` in the order they are to be taken, with their raw bytes; `left` counts the
-    /// files of each table still to load.
-    pub fn new(
-        jobs: Vec<(FileKey, u64)>,
-        left: HashMap<TableKey, usize>,
-        units: HashMap<TableKey, u64>,
-        sessions: usize,
-    ) -> Self {
+    /// `jobs` in the order they are to be taken, with their raw bytes; `units` the index
+    /// work of each table whose indexes are built after its data.
+    pub fn new(jobs: Vec<(FileKey, u64)>, units: HashMap<TableKey, u64>, sessions: usize) -> Self {
+        let mut left = HashMap::new();
+        for &((d, t, _), _) in &jobs {
+            *left.entry((d, t)).or_insert(0) += 1;
+        }
         Schedule {
             state: Mutex::new(State {
-                queue: jobs.iter().map(|&(k, _)| k).collect(),
-                sizes: jobs.into_iter().collect(),
+                queue: jobs.into(),
                 left,
                 units,
                 sessions: vec![Activity::Idle; sessions],
@@ -126,17 +133,17 @@ impl Schedule {
     /// The next file for `session`, largest first.
     pub fn next(&self, session: usize) -> Option<FileKey> {
         let mut s = self.state.lock().expect("schedule");
-        let key = s.queue.pop_front();
-        let next = match key {
-            Some(key) => Activity::Loading {
+        let job = s.queue.pop_front();
+        let next = match job {
+            Some((key, raw_bytes)) => Activity::Loading {
                 table: (key.0, key.1),
-                raw_bytes: s.sizes.remove(&key).unwrap_or(0),
+                raw_bytes,
                 since: Instant::now(),
             },
             None => Activity::Idle,
         };
         s.switch(session, next);
-        key
+        job.map(|(key, _)| key)
     }
 
     /// `session` loaded a file of `table`; true when it was the table's last, and the
@@ -158,13 +165,13 @@ impl Schedule {
         last
     }
 
-    /// `session` finished `table` (built its indexes) in `secs`.
-    pub fn finished(&self, session: usize, table: TableKey, secs: f64) {
+    /// `session` finished `table`, whose indexes took `built`.
+    pub fn finished(&self, session: usize, table: TableKey, built: Duration) {
         let mut s = self.state.lock().expect("schedule");
         let units = s.units.get(&table).copied().unwrap_or(0);
         if units >= TIMED_BUILD_UNITS {
             s.built.0 += units;
-            s.built.1 += secs;
+            s.built.1 += built.as_secs_f64();
         }
         s.switch(session, Activity::Idle);
     }
@@ -198,14 +205,14 @@ impl Forecast for Schedule {
         let loading_us = (s.loading_secs(now) * 1e6) as u64;
         let load_rate = {
             let mut rate = self.rate.lock().expect("rate");
-            let bytes_per_s = rate.0.observe(secs, done);
-            let loading_per_s = rate.1.observe(secs, loading_us);
+            let bytes_per_s = rate.bytes.observe(secs, done);
+            let loading_per_s = rate.loading_us.observe(secs, loading_us);
             if let (Some(b), Some(l)) = (bytes_per_s, loading_per_s) {
                 if b > 0.0 && l > 0.0 {
-                    rate.2 = Some(b / (l / 1e6));
+                    rate.last = Some(b / (l / 1e6));
                 }
             }
-            rate.2?
+            rate.last?
         };
         let build_rate = if s.built.1 > 0.0 {
             s.built.0 as f64 / s.built.1
@@ -277,10 +284,7 @@ fn play_forward(s: &State, now: Instant, load_rate: f64, build_rate: f64) -> f64
             }
         }
         sessions[i] = match queue.next() {
-            Some(&key) => (
-                at + load_secs(s.sizes.get(&key).copied().unwrap_or(0)),
-                Some((key.0, key.1)),
-            ),
+            Some(&(key, raw_bytes)) => (at + load_secs(raw_bytes), Some((key.0, key.1))),
             None => {
                 end = end.max(at);
                 (f64::INFINITY, None)
@@ -330,19 +334,10 @@ mod tests {
     use std::time::Duration;
 
     fn schedule(jobs: &[(FileKey, u64)], units: &[(TableKey, u64)], sessions: usize) -> State {
-        let mut left = HashMap::new();
-        for &(k, _) in jobs {
-            *left.entry((k.0, k.1)).or_insert(0) += 1;
-        }
-        State {
-            queue: jobs.iter().map(|&(k, _)| k).collect(),
-            sizes: jobs.iter().copied().collect(),
-            left,
-            units: units.iter().copied().collect(),
-            sessions: vec![Activity::Idle; sessions],
-            loading_secs: 0.0,
-            built: (0, 0.0),
-        }
+        Schedule::new(jobs.to_vec(), units.iter().copied().collect(), sessions)
+            .state
+            .into_inner()
+            .unwrap()
     }
 
     fn close(a: f64, b: f64) -> bool {
