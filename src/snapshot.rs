@@ -226,7 +226,8 @@ impl Snapshot {
                     snap.coordinates = match coordinates {
                         Coordinates::Read(c) => c,
                         Coordinates::InTransaction { gtid } => {
-                            mariadb_coordinates(&mut snap.sessions[0], Some(gtid)).await?
+                            mariadb_coordinates(&mut snap.sessions[0], SnapshotGtid::Known(gtid))
+                                .await?
                         }
                     };
                     return Ok(snap);
@@ -348,16 +349,20 @@ enum Coordinates {
     },
 }
 
-/// A MariaDB snapshot transaction's coordinates; the GTID position is looked up with
-/// BINLOG_GTID_POS unless it is already `known`.
-async fn mariadb_coordinates(
-    conn: &mut Conn,
-    known_gtid: Option<Option<String>>,
-) -> Result<BinlogCoordinates> {
+/// Where a MariaDB snapshot's GTID position comes from.
+enum SnapshotGtid {
+    /// Read under the lock (`@@gtid_binlog_pos`), `None` when the server has none.
+    Known(Option<String>),
+    /// Looked up from the snapshot's binlog position with `BINLOG_GTID_POS`.
+    LookUp,
+}
+
+/// A MariaDB snapshot transaction's coordinates.
+async fn mariadb_coordinates(conn: &mut Conn, gtid: SnapshotGtid) -> Result<BinlogCoordinates> {
     let (file, position) = snapshot_position(conn).await?;
-    let gtid = match (&file, position, known_gtid) {
-        (Some(_), Some(_), Some(known)) => known,
-        (Some(f), Some(p), None) => conn
+    let gtid = match (&file, position, gtid) {
+        (Some(_), Some(_), SnapshotGtid::Known(known)) => known,
+        (Some(f), Some(p), SnapshotGtid::LookUp) => conn
             .exec_first::<Option<String>, _, _>("SELECT BINLOG_GTID_POS(?, ?)", (f, p))
             .await
             .ctx(|| "reading the snapshot's GTID position".into())?
@@ -390,7 +395,7 @@ async fn lock_free(
         let positions = try_join_all(sessions.iter_mut().map(snapshot_position)).await?;
         let first = &positions[0];
         if first.0.is_some() && positions.iter().all(|p| p == first) {
-            let coordinates = mariadb_coordinates(&mut sessions[0], None).await?;
+            let coordinates = mariadb_coordinates(&mut sessions[0], SnapshotGtid::LookUp).await?;
             return Ok(Some((sessions, coordinates)));
         }
         try_join_all(sessions.iter_mut().map(|c| c.query_drop("ROLLBACK")))
@@ -508,12 +513,19 @@ async fn with_lock(
 /// writes on 2 cores). When the binlog file is on this host and readable, syncing it
 /// first, while commits go on, leaves BLOCK_COMMIT the last milliseconds' writes. Best
 /// effort: a binlog elsewhere or unreadable is left to BLOCK_COMMIT.
+/// With `sync_binlog=1` every commit group is synced already, and there is nothing to do.
 async fn presync_binlog(conn: &mut Conn) {
-    let basename: Option<Option<String>> = conn
-        .query_first("SELECT @@GLOBAL.log_bin_basename")
+    let settings: Option<(Option<String>, u64)> = conn
+        .query_first("SELECT @@GLOBAL.log_bin_basename, @@GLOBAL.sync_binlog")
         .await
         .ok()
         .flatten();
+    let Some((basename, sync_binlog)) = settings else {
+        return;
+    };
+    if sync_binlog == 1 {
+        return;
+    }
     let file: Option<Option<String>> = conn
         .query_first("SHOW MASTER STATUS")
         .await
@@ -521,7 +533,6 @@ async fn presync_binlog(conn: &mut Conn) {
         .flatten()
         .map(|row: Row| row.get_opt(0).and_then(|v| v.ok()).flatten());
     let Some(path) = basename
-        .flatten()
         .zip(file.flatten())
         .and_then(|(base, file)| binlog_path(&base, &file))
     else {
