@@ -27,16 +27,16 @@ pub async fn run(args: RestoreArgs) -> Result<()> {
         selection: Selection::parse(&args.include, &args.exclude, &args.rename)?,
     };
     // Every check that needs no server runs before a connection is opened.
-    restore::prepare(&options)?;
+    let prepared = restore::prepare(&options)?;
     let connector = connector(&args.connection)?;
     if args.dry_run {
-        return print_plan(restore::dry_run(&connector, &options).await?);
+        return print_plan(restore::dry_run(&connector, &options, prepared).await?);
     }
     let progress: Arc<dyn progress::Progress> = Arc::from(progress::for_stderr(
         display,
         super::interval(args.progress_interval)?,
     ));
-    let s = restore::run(&connector, &options, progress).await?;
+    let s = restore::run(&connector, &options, prepared, progress).await?;
     if !args.quiet {
         let resumed = if s.resumed_files > 0 {
             format!(

@@ -251,14 +251,15 @@ fn index_work(table: &crate::format::manifest::Table) -> u64 {
     table.index_bytes * 2 + table.raw_bytes / 16
 }
 
-/// Restores a dump directory into the server `connector` reaches.
+/// Restores a dump directory, as [`prepare`] read it, into the server `connector` reaches.
 pub async fn run(
     connector: &Connector,
     options: &RestoreOptions,
+    prepared: Prepared,
     progress: Arc<dyn Progress>,
 ) -> Result<RestoreSummary> {
     let started = Instant::now();
-    let Prepared { manifest, journal } = prepare(options)?;
+    let Prepared { manifest, journal } = prepared;
     let (mut admin, server, init, method) = open_target(
         connector,
         &manifest,
@@ -424,8 +425,12 @@ pub struct DryRun {
 
 /// Plans a restore without writing anything: what would be created and loaded, and how
 /// long it should take at the rate last measured on this target (or a stated default).
-pub async fn dry_run(connector: &Connector, options: &RestoreOptions) -> Result<DryRun> {
-    let Prepared { manifest, .. } = prepare(options)?;
+pub async fn dry_run(
+    connector: &Connector,
+    options: &RestoreOptions,
+    prepared: Prepared,
+) -> Result<DryRun> {
+    let Prepared { manifest, .. } = prepared;
     let index_work: u64 = if options.defer_indexes {
         manifest
             .databases
