@@ -2,21 +2,17 @@
 //! refuse `LOAD DATA LOCAL INFILE`. Every value reaches the server as the same bytes and
 //! goes through the same conversion as in the loader's `LOAD DATA ... CHARACTER SET binary`.
 
-use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use mysql_async::prelude::Queryable;
 use mysql_async::Conn;
-use tokio::sync::mpsc;
 
-use super::loader::Tally;
+use super::loader::{read_blocks, Tally};
 use crate::error::{Error, IoContext, Result, SqlContext};
 use crate::format::manifest::{ColumnEncoding, DataColumn, DataFile};
 use crate::format::rowtext::{parse_rows, ROW_END};
 use crate::format::Codec;
 use crate::sql::{ident, qualified};
-
-const READ_BLOCK: usize = 256 * 1024;
 
 /// One parsed row: a value per column, `None` for NULL.
 type Row = Vec<Option<Vec<u8>>>;
@@ -38,7 +34,7 @@ pub async fn insert_file(
     columns: &[DataColumn],
     max_statement_bytes: usize,
 ) -> Result<u64> {
-    let mut blocks = read_blocks(path.clone(), codec);
+    let mut blocks = read_blocks(path.clone(), codec, |_| {});
     let mut splitter = RowSplitter::default();
     let mut builder = StatementBuilder::new(db, table, columns, max_statement_bytes);
     let mut tally = Tally::default();
@@ -64,32 +60,6 @@ pub async fn insert_file(
         execute(conn, &path, file, statement, &mut tally).await?;
     }
     tally.finish(&path, file)
-}
-
-/// Decompressed blocks of the file, read ahead on a blocking thread; the bounded channel
-/// keeps memory to a few blocks. The thread stops when the receiver is dropped.
-fn read_blocks(path: PathBuf, codec: Codec) -> mpsc::Receiver<std::io::Result<Vec<u8>>> {
-    let (tx, rx) = mpsc::channel(4);
-    tokio::task::spawn_blocking(move || {
-        let result = (|| -> std::io::Result<()> {
-            let file = std::fs::File::open(&path)?;
-            let mut input = codec.decoder(std::io::BufReader::with_capacity(READ_BLOCK, file))?;
-            loop {
-                let mut block = Vec::with_capacity(READ_BLOCK);
-                input
-                    .by_ref()
-                    .take(READ_BLOCK as u64)
-                    .read_to_end(&mut block)?;
-                if block.is_empty() || tx.blocking_send(Ok(block)).is_err() {
-                    return Ok(());
-                }
-            }
-        })();
-        if let Err(e) = result {
-            let _ = tx.blocking_send(Err(e));
-        }
-    });
-    rx
 }
 
 async fn execute(
@@ -267,6 +237,7 @@ fn push_binary(out: &mut Vec<u8>, value: &[u8]) {
 mod tests {
     use super::*;
     use crate::format::rowtext::push_row;
+    use crate::restore::loader::READ_BLOCK;
 
     fn col(name: &str, encoding: ColumnEncoding) -> DataColumn {
         DataColumn {

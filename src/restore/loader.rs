@@ -19,7 +19,8 @@ use crate::format::Codec;
 use crate::progress::Progress;
 use crate::sql::{ident, qualified};
 
-const READ_BLOCK: usize = 256 * 1024;
+/// Decompressed bytes per block handed to the server.
+pub(super) const READ_BLOCK: usize = 256 * 1024;
 
 /// The `LOAD DATA` statement for a table's data files: each column loaded as written,
 /// BIT through a number, MySQL JSON from utf8mb4 text.
@@ -178,42 +179,20 @@ async fn stream_load(
     reported: &Arc<AtomicU64>,
 ) -> Result<u64> {
     let path = path.to_path_buf();
-    let progress = progress.clone();
-    let reported = reported.clone();
-    let (tx, rx) = mpsc::channel::<std::io::Result<Bytes>>(4);
-    let reader_path = path.clone();
-    let reader = tokio::task::spawn_blocking(move || {
-        let result = (|| -> std::io::Result<()> {
-            let file = std::fs::File::open(&reader_path)?;
-            let mut input = codec.decoder(std::io::BufReader::with_capacity(READ_BLOCK, file))?;
-            loop {
-                let mut buf = vec![0u8; READ_BLOCK];
-                let n = read_full(&mut input, &mut buf)?;
-                if n == 0 {
-                    return Ok(());
-                }
-                buf.truncate(n);
-                progress.advance(n as u64, 0);
-                reported.fetch_add(n as u64, Ordering::Relaxed);
-                if tx.blocking_send(Ok(Bytes::from(buf))).is_err() {
-                    return Ok(());
-                }
-            }
-        })();
-        if let Err(e) = result {
-            let _ = tx.blocking_send(Err(e));
-        }
+    let (progress, reported) = (progress.clone(), reported.clone());
+    let rx = read_blocks(path.clone(), codec, move |n| {
+        progress.advance(n as u64, 0);
+        reported.fetch_add(n as u64, Ordering::Relaxed);
     });
     // The handler future must be Sync: it owns the receiver and builds the stream when run.
     conn.set_infile_handler(async move {
         Ok(futures_util::stream::unfold(rx, |mut rx| async move {
-            rx.recv().await.map(|item| (item, rx))
+            rx.recv().await.map(|item| (item.map(Bytes::from), rx))
         })
         .boxed())
     });
     let what = || format!("loading {}", path.display());
     conn.query_drop(statement).await.ctx(what)?;
-    let _ = reader.await;
     let mut tally = Tally::default();
     tally.record(conn, &path, file).await?;
     tally.finish(&path, file)
@@ -293,6 +272,39 @@ impl Tally {
             self.samples.join("; ")
         ))
     }
+}
+
+/// Decompressed blocks of a data file, read ahead on a blocking thread; the bounded channel
+/// keeps memory to a few blocks, and the thread stops when the receiver is dropped.
+/// `on_read` is told each block's size as it is read.
+pub(super) fn read_blocks(
+    path: PathBuf,
+    codec: Codec,
+    mut on_read: impl FnMut(usize) + Send + 'static,
+) -> mpsc::Receiver<std::io::Result<Vec<u8>>> {
+    let (tx, rx) = mpsc::channel(4);
+    tokio::task::spawn_blocking(move || {
+        let result = (|| -> std::io::Result<()> {
+            let file = std::fs::File::open(&path)?;
+            let mut input = codec.decoder(std::io::BufReader::with_capacity(READ_BLOCK, file))?;
+            loop {
+                let mut block = vec![0u8; READ_BLOCK];
+                let n = read_full(&mut input, &mut block)?;
+                if n == 0 {
+                    return Ok(());
+                }
+                block.truncate(n);
+                on_read(n);
+                if tx.blocking_send(Ok(block)).is_err() {
+                    return Ok(());
+                }
+            }
+        })();
+        if let Err(e) = result {
+            let _ = tx.blocking_send(Err(e));
+        }
+    });
+    rx
 }
 
 fn read_full(input: &mut dyn Read, buf: &mut [u8]) -> std::io::Result<usize> {
