@@ -3,6 +3,7 @@
 mod argv;
 mod cli;
 mod commands;
+mod malloc;
 
 use std::process::ExitCode;
 
@@ -11,6 +12,7 @@ use clap::Parser;
 use cli::{Cli, Command};
 
 fn main() -> ExitCode {
+    malloc::tune();
     let cli = Cli::parse_from(cli::normalize_password_args(std::env::args_os()));
     // A password given on the command line is overwritten in our argv so that it does
     // not stay visible in the process list.

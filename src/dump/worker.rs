@@ -26,6 +26,8 @@ use crate::sql::qualified;
 const BLOCK_BYTES: usize = 1 << 20;
 /// Blocks in flight between a reader and its writer.
 const BLOCKS_IN_FLIGHT: usize = 4;
+/// A block's buffer: room for the row that crosses [`BLOCK_BYTES`].
+const BLOCK_CAPACITY: usize = BLOCK_BYTES + 64 * 1024;
 
 /// One range of one table to dump.
 #[derive(Debug, Clone)]
@@ -136,8 +138,11 @@ pub async fn dump_batch(
     ctx: &WorkerContext,
 ) -> Result<Vec<Vec<DataFile>>> {
     let (tx, rx) = mpsc::channel::<Block>(BLOCKS_IN_FLIGHT);
-    let writer = spawn_writer(jobs, ctx, rx);
-    let read = read_batch(conn, jobs, ctx, &tx).await;
+    // Written blocks come back to be filled again: a fresh 1 MiB buffer per block would
+    // be a fresh mmap (see the binary's malloc tuning) and its page faults.
+    let (spare_tx, mut spare_rx) = mpsc::unbounded_channel::<Vec<u8>>();
+    let writer = spawn_writer(jobs, ctx, rx, spare_tx);
+    let read = read_batch(conn, jobs, ctx, &tx, &mut spare_rx).await;
     match read {
         Ok(()) => {
             let _ = tx.send(Block::Done).await;
@@ -164,6 +169,7 @@ fn spawn_writer(
     jobs: &[Job],
     ctx: &WorkerContext,
     mut rx: mpsc::Receiver<Block>,
+    spare: mpsc::UnboundedSender<Vec<u8>>,
 ) -> tokio::task::JoinHandle<Result<Vec<Vec<DataFile>>>> {
     let (dir, codec, level, syncer) = (ctx.dir.clone(), ctx.codec, ctx.level, ctx.syncer.clone());
     let ext = ctx.codec.extension().to_string();
@@ -191,7 +197,14 @@ fn spawn_writer(
         let mut writer = writers.pop().expect("a batch has a job");
         while let Some(block) = rx.blocking_recv() {
             match block {
-                Block::Rows(text, rows, warnings) => writer.write_rows(&text, rows, warnings)?,
+                Block::Rows(mut text, rows, warnings) => {
+                    writer.write_rows(&text, rows, warnings)?;
+                    // A buffer a very long row grew is let go rather than kept in use.
+                    if text.capacity() <= 2 * BLOCK_CAPACITY {
+                        text.clear();
+                        let _ = spare.send(text);
+                    }
+                }
                 Block::NextFile => writer.finish_file()?,
                 Block::NextJob => {
                     let next = writers
@@ -215,6 +228,7 @@ async fn read_batch(
     jobs: &[Job],
     ctx: &WorkerContext,
     tx: &mpsc::Sender<Block>,
+    spare: &mut mpsc::UnboundedReceiver<Vec<u8>>,
 ) -> Result<()> {
     let sql: Vec<String> = jobs.iter().map(select_statement).collect();
     let mut result = conn
@@ -225,7 +239,7 @@ async fn read_batch(
         if i > 0 {
             send(tx, Block::NextJob).await?;
         }
-        read_result_set(&mut result, job, ctx, tx).await?;
+        read_result_set(&mut result, job, ctx, tx, spare).await?;
     }
     Ok(())
 }
@@ -241,6 +255,7 @@ async fn read_result_set(
     job: &Job,
     ctx: &WorkerContext,
     tx: &mpsc::Sender<Block>,
+    spare: &mut mpsc::UnboundedReceiver<Vec<u8>>,
 ) -> Result<()> {
     let what = || reading(job);
     let enum_columns: Vec<bool> = job
@@ -248,7 +263,7 @@ async fn read_result_set(
         .iter()
         .map(|c| c.encoding == ColumnEncoding::EnumIndex)
         .collect();
-    let mut block = Pending::default();
+    let mut block = Pending::new(next_buffer(spare));
     let mut file_bytes = 0u64;
     while let Some(row) = result.next().await.ctx(what)? {
         let buf = &mut block.text;
@@ -269,7 +284,8 @@ async fn read_result_set(
         block.rows += 1;
         if block.text.len() >= BLOCK_BYTES {
             file_bytes += block.text.len() as u64;
-            send_block(tx, ctx, &mut block).await?;
+            let full = std::mem::replace(&mut block, Pending::new(next_buffer(spare)));
+            send_block(tx, ctx, full).await?;
             if file_bytes >= ctx.chunk_bytes {
                 file_bytes = 0;
                 send(tx, Block::NextFile).await?;
@@ -277,7 +293,7 @@ async fn read_result_set(
         }
     }
     if !block.text.is_empty() {
-        send_block(tx, ctx, &mut block).await?;
+        send_block(tx, ctx, block).await?;
     }
     Ok(())
 }
@@ -289,22 +305,24 @@ struct Pending {
     enum_errors: u64,
 }
 
-impl Default for Pending {
-    fn default() -> Self {
+impl Pending {
+    fn new(text: Vec<u8>) -> Self {
         Pending {
-            text: Vec::with_capacity(BLOCK_BYTES + 64 * 1024),
+            text,
             rows: 0,
             enum_errors: 0,
         }
     }
 }
 
-async fn send_block(
-    tx: &mpsc::Sender<Block>,
-    ctx: &WorkerContext,
-    block: &mut Pending,
-) -> Result<()> {
-    let full = std::mem::take(block);
+/// An empty buffer for the next block: one the writer is done with, else a new one.
+fn next_buffer(spare: &mut mpsc::UnboundedReceiver<Vec<u8>>) -> Vec<u8> {
+    spare
+        .try_recv()
+        .unwrap_or_else(|_| Vec::with_capacity(BLOCK_CAPACITY))
+}
+
+async fn send_block(tx: &mpsc::Sender<Block>, ctx: &WorkerContext, full: Pending) -> Result<()> {
     let len = full.text.len() as u64;
     send(tx, Block::Rows(full.text, full.rows, full.enum_errors)).await?;
     ctx.progress.advance(len, full.rows);
