@@ -8,6 +8,7 @@
 #   ROWS=20000 SMALL_TABLES=50 RUNS=1 bench/dump.sh  # a quick smoke run
 #   BIG_GB=5 bench/dump.sh                           # adds one table of ~5 GB (memory bound)
 #   BIG_GB=5 ONLY=big TABLES=1 ROWS=1000 bench/dump.sh  # only that table
+#   ONLY=small bench/dump.sh                         # only the named datasets
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/server.sh
@@ -67,7 +68,10 @@ if [ -z "${ONLY:-}" ]; then
   prepare_skewed
   prepare_small
 else
-  sysbench_prepare sbtest 1 1000  # the live-workload step needs sbtest
+  # Only the datasets named; the live-workload step needs sbtest in any case.
+  case " $ONLY " in *" sbtest "*) sysbench_prepare sbtest "$TABLES" "$ROWS" ;; *) TABLES=1 ROWS=1000; sysbench_prepare sbtest 1 1000 ;; esac
+  case " $ONLY " in *" skewed "*) prepare_skewed ;; esac
+  case " $ONLY " in *" small "*) prepare_small ;; esac
 fi
 datasets=(sbtest skewed small)
 if [ "$BIG_GB" -gt 0 ]; then prepare_big; datasets+=(big); fi
