@@ -10,7 +10,9 @@ use mysql_async::{Conn, Row, Value};
 
 use crate::connect::Flavor;
 use crate::error::{Error, Result, SqlContext};
+use crate::format::definition::decode_definition;
 use crate::format::manifest::{ColumnEncoding, DataColumn, Sequence, StoredObject};
+use crate::format::validate::encoding_for;
 use crate::sql::{ident, qualified};
 
 /// A column as information_schema describes it.
@@ -31,6 +33,11 @@ pub struct Column {
     /// The explicit ROW START or ROW END column of a system-versioned table (MariaDB
     /// calls it generated, but its values are the table's history and are dumped).
     pub period: bool,
+    /// `COLUMN_TYPE` (`enum('a','b')`, `varchar(10)`...) and `COLUMN_DEFAULT`: compared
+    /// to tell whether the column changed, not dumped.
+    pub full_type: String,
+    /// See `full_type`.
+    pub default: Option<String>,
 }
 
 /// A unique key usable to split a table.
@@ -67,9 +74,22 @@ pub struct TableInfo {
     pub columns: Vec<Column>,
     /// Primary key first, then other unique keys.
     pub unique_keys: Vec<UniqueKey>,
+    /// `CREATE_TIME`, which DDL that rewrites the definition moves.
+    pub create_time: Option<String>,
 }
 
 impl TableInfo {
+    /// Whether `other` (the same table listed at another moment) has the same definition
+    /// as far as a dump is concerned: columns, types, keys, engine, versioning.
+    pub fn same_definition(&self, other: &TableInfo) -> bool {
+        self.columns == other.columns
+            && self.unique_keys == other.unique_keys
+            && self.engine == other.engine
+            && self.transactional == other.transactional
+            && self.system_versioned == other.system_versioned
+            && self.create_time == other.create_time
+    }
+
     /// `db.table` for messages.
     pub fn display_name(&self) -> String {
         qualified(&self.database, &self.name)
@@ -84,14 +104,7 @@ impl TableInfo {
             .filter(|c| !c.generated)
             .map(|c| DataColumn {
                 name: c.name.clone(),
-                encoding: match c.data_type.as_str() {
-                    "bit" => ColumnEncoding::BitNumber,
-                    "enum" => ColumnEncoding::EnumIndex,
-                    "float" => ColumnEncoding::FloatAsDouble,
-                    "json" if flavor == Flavor::Mysql => ColumnEncoding::JsonText,
-                    "uuid" | "inet4" | "inet6" => ColumnEncoding::TypedText,
-                    _ => ColumnEncoding::Raw,
-                },
+                encoding: encoding_for(flavor, &c.data_type),
             })
             .collect();
         // Implicit period columns are hidden from information_schema; name them.
@@ -154,7 +167,8 @@ pub async fn list_tables(conn: &mut Conn, db: &str) -> Result<Vec<TableInfo>> {
     let rows: Vec<Row> = conn
         .exec(
             "SELECT t.TABLE_NAME, t.TABLE_TYPE, COALESCE(t.ENGINE, ''), COALESCE(e.TRANSACTIONS, 'NO'), \
-             COALESCE(t.DATA_LENGTH, 0), COALESCE(t.TABLE_ROWS, 0), COALESCE(t.INDEX_LENGTH, 0) \
+             COALESCE(t.DATA_LENGTH, 0), COALESCE(t.TABLE_ROWS, 0), COALESCE(t.INDEX_LENGTH, 0), \
+             CAST(t.CREATE_TIME AS CHAR) \
              FROM information_schema.TABLES t LEFT JOIN information_schema.ENGINES e ON e.ENGINE = t.ENGINE \
              WHERE t.TABLE_SCHEMA = ? AND t.TABLE_TYPE IN ('BASE TABLE', 'SYSTEM VERSIONED') ORDER BY t.TABLE_NAME",
             (db,),
@@ -177,6 +191,7 @@ pub async fn list_tables(conn: &mut Conn, db: &str) -> Result<Vec<TableInfo>> {
                 estimated_bytes: text(r, 4).and_then(|v| v.parse().ok()).unwrap_or(0),
                 estimated_rows: text(r, 5).and_then(|v| v.parse().ok()).unwrap_or(0),
                 estimated_index_bytes: text(r, 6).and_then(|v| v.parse().ok()).unwrap_or(0),
+                create_time: text(r, 7),
                 name,
             }
         })
@@ -187,7 +202,7 @@ async fn list_columns(conn: &mut Conn, db: &str) -> Result<HashMap<String, Vec<C
     let rows: Vec<Row> = conn
         .exec(
             "SELECT TABLE_NAME, COLUMN_NAME, LOWER(DATA_TYPE), CHARACTER_SET_NAME, COLLATION_NAME, IS_NULLABLE, EXTRA, \
-             COALESCE(GENERATION_EXPRESSION, '') \
+             COALESCE(GENERATION_EXPRESSION, ''), COLUMN_TYPE, COLUMN_DEFAULT \
              FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = ? ORDER BY TABLE_NAME, ORDINAL_POSITION",
             (db,),
         )
@@ -211,6 +226,8 @@ async fn list_columns(conn: &mut Conn, db: &str) -> Result<HashMap<String, Vec<C
                         || extra.contains("STORED GENERATED")
                         || extra.contains("PERSISTENT GENERATED")),
                 period,
+                full_type: text(r, 8).unwrap_or_default(),
+                default: text(r, 9),
             });
     }
     Ok(by_table)
@@ -278,31 +295,6 @@ async fn show_create(conn: &mut Conn, stmt: &str, col: usize) -> Result<String> 
             "{stmt} returned no definition (missing privilege?)"
         ))
     })
-}
-
-/// Definitions are kept as text; bytes that are not UTF-8 (a body written under a latin1
-/// client) are kept exactly by mapping each to one char U+0000..U+00FF after a marker.
-pub fn decode_definition(b: Vec<u8>) -> String {
-    match String::from_utf8(b) {
-        Ok(s) => s,
-        Err(e) => {
-            let raw = e.into_bytes();
-            let mut s = String::from(LATIN1_MARKER);
-            s.extend(raw.iter().map(|&b| b as char));
-            s
-        }
-    }
-}
-
-/// Marks a definition stored byte-per-char (see [`decode_definition`]).
-pub const LATIN1_MARKER: &str = "\u{0}bytes:";
-
-/// The bytes to send to the server for a stored definition.
-pub fn definition_bytes(s: &str) -> Vec<u8> {
-    match s.strip_prefix(LATIN1_MARKER) {
-        Some(rest) => rest.chars().map(|c| c as u32 as u8).collect(),
-        None => s.as_bytes().to_vec(),
-    }
 }
 
 /// `SHOW CREATE TABLE` of each table, in order. Many statements go in one round trip:
@@ -554,15 +546,6 @@ mod tests {
     }
 
     #[test]
-    fn non_utf8_definitions_keep_their_bytes() {
-        let raw = b"CREATE PROCEDURE p() SELECT '\xe9'".to_vec();
-        let kept = decode_definition(raw.clone());
-        assert_eq!(definition_bytes(&kept), raw);
-        let utf8 = "SELECT 'é'".to_string();
-        assert_eq!(decode_definition(utf8.clone().into_bytes()), utf8);
-    }
-
-    #[test]
     fn generated_columns_are_left_out_and_special_types_encoded() {
         let col = |name: &str, t: &str, generated| Column {
             name: name.into(),
@@ -572,6 +555,8 @@ mod tests {
             nullable: true,
             generated,
             period: false,
+            full_type: t.into(),
+            default: None,
         };
         let t = TableInfo {
             database: "d".into(),
@@ -589,6 +574,7 @@ mod tests {
                 col("j", "json", false),
             ],
             unique_keys: vec![],
+            create_time: None,
         };
         let cols = t.data_columns(Flavor::Mysql);
         let exprs: Vec<String> = cols.iter().map(select_expr).collect();

@@ -77,7 +77,7 @@ pub struct DumpArgs {
     #[arg(short = 'o', long)]
     pub output: PathBuf,
     /// Sessions reading in parallel.
-    #[arg(short = 't', long, default_value_t = 4)]
+    #[arg(short = 't', long, default_value_t = 4, value_parser = parse_threads)]
     pub threads: usize,
     /// zstd, gzip or none.
     #[arg(long, default_value = "zstd")]
@@ -124,7 +124,7 @@ pub struct RestoreArgs {
     #[command(flatten)]
     pub connection: ConnectionArgs,
     /// Loader sessions.
-    #[arg(short = 't', long, default_value_t = 4)]
+    #[arg(short = 't', long, default_value_t = 4, value_parser = parse_threads)]
     pub threads: usize,
     /// What to do with objects that already exist on the target: fail, drop or append.
     #[arg(long, default_value = "fail")]
@@ -140,6 +140,10 @@ pub struct RestoreArgs {
     /// loaded, as recorded in `mysnap`.`restore_journal` on the target, are skipped).
     #[arg(long)]
     pub resume: bool,
+    /// Start over: discard the record of an interrupted restore of this dump on the target
+    /// (what it created stays on the target; add --existing=drop to replace it).
+    #[arg(long, conflicts_with = "resume")]
+    pub restart: bool,
     /// Restore only objects whose `db.name` matches this glob (repeatable; * and ?).
     #[arg(long)]
     pub include: Vec<String>,
@@ -185,6 +189,48 @@ pub fn normalize_password_args(args: impl IntoIterator<Item = OsString>) -> Vec<
             _ => a,
         })
         .collect()
+}
+
+/// Arguments that follow a bare `-p` or `--password`: the mysql client reads them as
+/// something else (`-p` alone prompts), but they may be a password meant to be attached,
+/// so messages never show them.
+/// Passwords given as `-pSECRET` or `--password=SECRET` are included, in case a message
+/// ever repeats an argument.
+pub fn possible_secrets(args: &[OsString]) -> Vec<String> {
+    let after_flag = args
+        .windows(2)
+        .filter(|w| matches!(w[0].to_str(), Some("-p" | "--password")))
+        .filter_map(|w| w[1].to_str())
+        .filter(|v| !v.starts_with('-'));
+    let attached = args.iter().filter_map(|a| {
+        let a = a.to_str()?;
+        a.strip_prefix("--password=")
+            .or_else(|| a.strip_prefix("-p").filter(|_| !a.starts_with("--")))
+    });
+    // A very short password would blank out common words; it never reaches a message anyway.
+    after_flag
+        .filter(|v| !v.is_empty())
+        .chain(attached.filter(|v| v.len() >= 4))
+        .map(str::to_owned)
+        .collect()
+}
+
+/// `--threads`: 1 to `dump::MAX_THREADS` sessions.
+fn parse_threads(s: &str) -> Result<usize, String> {
+    let max = mysnap::dump::MAX_THREADS;
+    match s.parse::<usize>() {
+        Ok(n) if (1..=max).contains(&n) => Ok(n),
+        _ => Err(format!("must be a number from 1 to {max}")),
+    }
+}
+
+/// `message` with every possible secret replaced.
+pub fn redact(message: &str, secrets: &[String]) -> String {
+    let mut out = message.to_string();
+    for s in secrets {
+        out = out.replace(s.as_str(), "(not shown)");
+    }
+    out
 }
 
 /// Parses `64M`, `1G`, `512K`, `4096` into bytes.

@@ -34,6 +34,10 @@ pub enum Error {
     /// The server answered something mysnap cannot work with.
     #[error("{0}")]
     Server(String),
+    /// The source changed under the dump in a way it cannot read consistently (DDL while
+    /// the dump started); running it again can help.
+    #[error("{0}")]
+    Changed(String),
     /// The target already holds an object the restore would overwrite.
     #[error("{0}")]
     Conflict(String),
@@ -42,11 +46,31 @@ pub enum Error {
     Interrupted,
 }
 
-/// The driver's message without its repeated "Input/output error:" wrappers.
+/// The driver's message without its repeated "Input/output error:" wrappers, and a
+/// dropped connection said as such (the driver says "bytes remaining on stream").
 fn driver_message(e: &mysql_async::Error) -> String {
+    if connection_lost(e) {
+        return "the connection to the server was lost (the server stopped or restarted, the session was killed, or the network failed)".into();
+    }
     match e {
         mysql_async::Error::Io(mysql_async::IoError::Io(io)) => io.to_string(),
         other => other.to_string(),
+    }
+}
+
+fn connection_lost(e: &mysql_async::Error) -> bool {
+    use std::io::ErrorKind::*;
+    match e {
+        mysql_async::Error::Io(mysql_async::IoError::Io(io)) => {
+            matches!(
+                io.kind(),
+                UnexpectedEof | ConnectionReset | ConnectionAborted | BrokenPipe
+            ) || io.to_string().contains("bytes remaining on stream")
+        }
+        mysql_async::Error::Driver(mysql_async::DriverError::ConnectionClosed) => true,
+        // ER_CONNECTION_KILLED (MariaDB 1927), ER_SERVER_SHUTDOWN (1053).
+        mysql_async::Error::Server(s) => matches!(s.code, 1927 | 1053),
+        _ => false,
     }
 }
 
@@ -67,6 +91,14 @@ impl Error {
         Error::Sql {
             context: context.into(),
             cause: source,
+        }
+    }
+
+    /// Whether a session's connection to the server was lost.
+    pub fn is_connection_lost(&self) -> bool {
+        match self {
+            Error::Sql { cause, .. } | Error::Connect { cause, .. } => connection_lost(cause),
+            _ => false,
         }
     }
 

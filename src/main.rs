@@ -13,7 +13,14 @@ use cli::{Cli, Command};
 
 fn main() -> ExitCode {
     malloc::tune();
-    let cli = Cli::parse_from(cli::normalize_password_args(std::env::args_os()));
+    let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    // A value given after -p or --password as a separate argument may be a password that
+    // was meant to be attached: no message ever shows it.
+    let secrets = cli::possible_secrets(&args);
+    let cli = match Cli::try_parse_from(cli::normalize_password_args(args)) {
+        Ok(cli) => cli,
+        Err(e) => return usage_error(e, &secrets),
+    };
     // A password given on the command line is overwritten in our argv so that it does
     // not stay visible in the process list.
     argv::scrub_passwords();
@@ -26,8 +33,14 @@ fn main() -> ExitCode {
         .init();
     let result = match cli.command {
         Command::Show(args) => commands::show::run(args),
-        Command::Dump(args) => run_async(commands::dump::run(args)),
-        Command::Restore(args) => run_async(commands::restore::run(args)),
+        Command::Dump(args) => run_async(
+            commands::dump::run(args),
+            "interrupted; the dump was stopped and what it had written removed",
+        ),
+        Command::Restore(args) => run_async(
+            commands::restore::run(args),
+            "interrupted; the target holds a partial restore: run the same command with --resume to continue it, or with --restart --existing=drop to start over",
+        ),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -36,7 +49,7 @@ fn main() -> ExitCode {
                 return ExitCode::SUCCESS;
             }
             // One line, whatever the server or a statement put in the message.
-            let message = format!("{e:#}")
+            let message = cli::redact(&format!("{e:#}"), &secrets)
                 .split_whitespace()
                 .collect::<Vec<_>>()
                 .join(" ");
@@ -50,12 +63,31 @@ fn main() -> ExitCode {
     }
 }
 
+/// A usage error: one line, exit status 2 (as clap's own). Help and version print as usual.
+fn usage_error(e: clap::Error, secrets: &[String]) -> ExitCode {
+    use clap::error::ErrorKind;
+    if matches!(e.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion) {
+        let _ = e.print();
+        return ExitCode::SUCCESS;
+    }
+    let rendered = e.render().to_string();
+    let first = rendered.lines().next().unwrap_or("invalid arguments");
+    let first = first.strip_prefix("error: ").unwrap_or(first);
+    let mut message = cli::redact(first, secrets);
+    if !secrets.is_empty() && message != first {
+        message.push_str(" (a value after -p/--password is not shown: give a password attached, -pSECRET or --password=SECRET, or -p alone to be prompted)");
+    }
+    eprintln!("mysnap: error: {message}; see mysnap --help");
+    ExitCode::from(2)
+}
+
+/// Ctrl-C or SIGTERM, with what it means for the command that was stopped.
 #[derive(Debug)]
-struct Interrupted;
+struct Interrupted(&'static str);
 
 impl std::fmt::Display for Interrupted {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("interrupted; the output is incomplete and has no manifest")
+        f.write_str(self.0)
     }
 }
 
@@ -63,7 +95,10 @@ impl std::error::Error for Interrupted {}
 
 /// Runs a command on a runtime; Ctrl-C or SIGTERM drops it, which closes every session,
 /// so the server releases any lock they held.
-fn run_async(fut: impl std::future::Future<Output = anyhow::Result<()>>) -> anyhow::Result<()> {
+fn run_async(
+    fut: impl std::future::Future<Output = anyhow::Result<()>>,
+    interrupted: &'static str,
+) -> anyhow::Result<()> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
@@ -71,8 +106,8 @@ fn run_async(fut: impl std::future::Future<Output = anyhow::Result<()>>) -> anyh
         let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
         tokio::select! {
             r = fut => r,
-            _ = tokio::signal::ctrl_c() => Err(Interrupted.into()),
-            _ = term.recv() => Err(Interrupted.into()),
+            _ = tokio::signal::ctrl_c() => Err(Interrupted(interrupted).into()),
+            _ = term.recv() => Err(Interrupted(interrupted).into()),
         }
     });
     runtime.shutdown_timeout(std::time::Duration::from_secs(2));

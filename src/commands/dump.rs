@@ -41,7 +41,9 @@ pub async fn run(args: DumpArgs) -> Result<()> {
         display,
         super::interval(args.progress_interval)?,
     ));
-    let m = dump::run(&connector, &options, progress).await?;
+    let m = dump::run(&connector, &options, progress)
+        .await
+        .map_err(|e| super::name_server(e, &connector))?;
     if args.quiet {
         return Ok(());
     }

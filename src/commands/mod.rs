@@ -37,6 +37,16 @@ pub fn connector(args: &ConnectionArgs) -> Result<Connector> {
     Ok(Connector::new(options))
 }
 
+/// A lost connection names the server it was to (the engine's message says what was
+/// being done, not where).
+pub fn name_server(e: mysnap::Error, connector: &Connector) -> anyhow::Error {
+    if e.is_connection_lost() {
+        anyhow::anyhow!("{}: {e}", connector.options().describe())
+    } else {
+        e.into()
+    }
+}
+
 /// Bytes as MiB with one decimal.
 pub fn mib(bytes: u64) -> String {
     format!("{:.1} MiB", bytes as f64 / 1048576.0)

@@ -24,6 +24,7 @@ pub async fn run(args: RestoreArgs) -> Result<()> {
         write_binlog: !args.skip_binlog,
         defer_indexes: !args.keep_indexes,
         resume: args.resume,
+        restart: args.restart,
         selection: Selection::parse(&args.include, &args.exclude, &args.rename)?,
     };
     // Every check that needs no server runs before a connection is opened.
@@ -36,7 +37,9 @@ pub async fn run(args: RestoreArgs) -> Result<()> {
         display,
         super::interval(args.progress_interval)?,
     ));
-    let s = restore::run(&connector, &options, prepared, progress).await?;
+    let s = restore::run(&connector, &options, prepared, progress)
+        .await
+        .map_err(|e| super::name_server(e, &connector))?;
     if !args.quiet {
         let resumed = if s.resumed_files > 0 {
             format!(

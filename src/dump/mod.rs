@@ -16,7 +16,7 @@ use crate::catalog::{self, TableInfo};
 use crate::connect::{Connector, Flavor, ServerInfo};
 use crate::error::{Error, IoContext, Result, SqlContext};
 use crate::format::chunkfile::FileSyncer;
-use crate::format::layout::DATA_DIR;
+use crate::format::layout::{self, DATA_DIR, MANIFEST};
 use crate::format::manifest::{
     Consistency, DataFile, Database, DumpOptionsRecord, Manifest, ObjectName, PointInTime,
     SessionSettings, Table, Tool, Totals, FORMAT_NAME, FORMAT_VERSION,
@@ -59,8 +59,11 @@ impl DumpOptions {
         if self.databases.is_empty() {
             return Err(Error::Invalid("name at least one --database".into()));
         }
-        if self.threads == 0 {
-            return Err(Error::Invalid("--threads must be at least 1".into()));
+        if !(1..=MAX_THREADS).contains(&self.threads) {
+            return Err(Error::Invalid(format!(
+                "--threads {} is out of range: use 1 to {MAX_THREADS}",
+                self.threads
+            )));
         }
         self.codec.check_level(self.level)?;
         if self.chunk_bytes < 4096 {
@@ -70,11 +73,21 @@ impl DumpOptions {
     }
 }
 
+/// The most sessions a dump or restore opens: each is a server connection and a thread
+/// on both sides.
+pub const MAX_THREADS: usize = 256;
+
 /// The output must not exist, or be an empty directory: a dump never mixes with other files.
 fn check_output_dir(dir: &Path) -> Result<()> {
     match std::fs::read_dir(dir) {
         Ok(mut entries) => {
             if entries.next().is_some() {
+                if dir.join(DATA_DIR).is_dir() && !dir.join(MANIFEST).exists() {
+                    return Err(Error::Invalid(format!(
+                        "output directory {} holds an interrupted dump (data/ but no {MANIFEST}, so it is not a dump); delete it (rm -r) or choose a new directory",
+                        dir.display()
+                    )));
+                }
                 return Err(Error::Invalid(format!(
                     "output directory {} exists and is not empty; choose a new directory",
                     dir.display()
@@ -95,13 +108,49 @@ fn check_output_dir(dir: &Path) -> Result<()> {
     }
 }
 
-fn create_output_dir(dir: &Path) -> Result<()> {
-    std::fs::create_dir_all(dir.join(DATA_DIR)).map_err(|e| {
-        Error::Invalid(format!(
-            "cannot create output directory {}: {e}",
-            dir.display()
-        ))
-    })?;
+/// Removes what a dump wrote unless it finished: a failed or interrupted dump leaves no
+/// half-written directory behind to fill the disk or block the next run. Dropped with the
+/// dump's future, so Ctrl-C and SIGTERM clean up too (kill -9 cannot: the next run then
+/// says the directory holds an interrupted dump).
+struct OutputGuard {
+    dir: PathBuf,
+    /// mysnap created the output directory itself (else it existed, empty).
+    created: bool,
+    finished: bool,
+}
+
+impl Drop for OutputGuard {
+    fn drop(&mut self) {
+        if self.finished {
+            return;
+        }
+        if self.created {
+            let _ = std::fs::remove_dir_all(&self.dir);
+        } else {
+            let _ = std::fs::remove_dir_all(self.dir.join(DATA_DIR));
+        }
+    }
+}
+
+fn create_output_dir(dir: &Path) -> Result<OutputGuard> {
+    let created = !dir.exists();
+    let guard = OutputGuard {
+        dir: dir.to_path_buf(),
+        created,
+        finished: false,
+    };
+    let made = if created {
+        layout::create_private_dir(dir)
+    } else {
+        Ok(())
+    };
+    made.and_then(|_| layout::create_private_dir(&dir.join(DATA_DIR)))
+        .map_err(|e| {
+            Error::Invalid(format!(
+                "cannot create output directory {}: {e}",
+                dir.display()
+            ))
+        })?;
     // Creating a directory can succeed where writing a file cannot (read-only mounts).
     let probe = dir.join(".mysnap-write-test");
     std::fs::write(&probe, b"").map_err(|e| {
@@ -110,7 +159,8 @@ fn create_output_dir(dir: &Path) -> Result<()> {
             dir.display()
         ))
     })?;
-    std::fs::remove_file(&probe).at(&probe)
+    std::fs::remove_file(&probe).at(&probe)?;
+    Ok(guard)
 }
 
 /// Statements every dump session runs first: UTC, no character set conversion of
@@ -159,7 +209,7 @@ pub async fn run(
     }
     tracing::debug!(ms = started.elapsed().as_millis() as u64, "catalog read");
     let _ = meta.disconnect().await;
-    create_output_dir(&options.output)?;
+    let mut output = create_output_dir(&options.output)?;
 
     let nontransactional: Vec<String> = tables
         .iter()
@@ -225,7 +275,21 @@ pub async fn run(
         })
         .collect();
     if snapshot.holds_lock() || !nontrans_jobs.is_empty() {
-        let (back, files) = run_jobs(sessions, nontrans_jobs, ctx.clone()).await?;
+        // Never throttled: under the lock every commit on the server waits for these reads.
+        let unthrottled = Arc::new(WorkerContext {
+            rate: None,
+            server_busy: Arc::new(std::sync::atomic::AtomicBool::new(false)),
+            syncer: ctx.syncer.clone(),
+            progress: ctx.progress.clone(),
+            dir: ctx.dir.clone(),
+            ..*ctx
+        });
+        let locked_ctx = if snapshot.holds_lock() {
+            unthrottled
+        } else {
+            ctx.clone()
+        };
+        let (back, files) = run_jobs(sessions, nontrans_jobs, locked_ctx).await?;
         sessions = back;
         results.extend(files);
     }
@@ -236,9 +300,9 @@ pub async fn run(
     // would queue behind a waiting DROP that waits for the others, and stall the dump.
     // Many tables per statement (a UNION opens them all), every session the same batch
     // at the same time.
+    // Non-transactional tables too: their definitions are read below and must stay theirs.
     let opened: Vec<String> = tables
         .iter()
-        .filter(|t| t.transactional)
         .map(|t| qualified(&t.database, &t.name))
         .collect();
     for batch in opened.chunks(TABLES_LOCKED_PER_STATEMENT) {
@@ -262,6 +326,8 @@ pub async fn run(
         ms = started.elapsed().as_millis() as u64,
         "tables locked in the snapshot"
     );
+    // DDL waits now; what it did before the locks must not be what the data is read with.
+    check_unaltered(&mut sessions[0], &options.databases, &tables).await?;
     let definitions = table_definitions(&mut sessions, &tables).await?;
     let coordinator = &mut sessions[0];
     let mut databases = read_definitions(
@@ -329,11 +395,43 @@ pub async fn run(
     syncer.finish()?;
     crate::format::manifest::sync_dir(&options.output.join(DATA_DIR))?;
     manifest.write_atomic(&options.output)?;
+    output.finished = true;
     tracing::debug!(
         ms = started.elapsed().as_millis() as u64,
         "manifest written"
     );
     Ok(manifest)
+}
+
+/// Fails the dump if a table listed before the snapshot differs now that every session
+/// holds its metadata lock (so that it can no longer change until the dump ends). Its
+/// column list, encodings and chunk key came from that earlier listing, and the data is
+/// read through the table's present definition: a DDL in between (an instant ADD COLUMN,
+/// a type change) would make data files and definition disagree, or hold data of a table
+/// that did not exist in the snapshot's state.
+async fn check_unaltered(
+    conn: &mut Conn,
+    databases: &[String],
+    listed: &[TableInfo],
+) -> Result<()> {
+    let mut now: HashMap<(String, String), TableInfo> = HashMap::new();
+    for db in databases {
+        for t in catalog::list_tables(conn, db).await? {
+            now.insert((t.database.clone(), t.name.clone()), t);
+        }
+    }
+    for t in listed {
+        let same = now
+            .get(&(t.database.clone(), t.name.clone()))
+            .is_some_and(|n| n.same_definition(t));
+        if !same {
+            return Err(Error::Changed(format!(
+                "table {} was altered while the dump was starting (between listing the tables and locking them in the snapshot); its data and definition could disagree, so nothing was written: run the dump again",
+                t.display_name()
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// Polls the process list every second on a session of its own and raises `busy` while

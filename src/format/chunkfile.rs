@@ -207,7 +207,7 @@ impl DataFileWriter {
         let relative = (self.name_of_part)(self.next_part);
         self.next_part += 1;
         let partial = self.dir.join(format!("{relative}{PARTIAL_SUFFIX}"));
-        let file = File::create(&partial).at(&partial)?;
+        let file = super::layout::create_private_file(&partial).at(&partial)?;
         let sync_handle = match self.syncer {
             Some(_) => Some(file.try_clone().at(&partial)?),
             None => None,
@@ -236,7 +236,7 @@ impl DataFileWriter {
 
 /// sha256 and size of a file on disk, read in a stream.
 pub fn hash_file(path: &Path) -> Result<(String, u64)> {
-    let mut file = File::open(path).at(path)?;
+    let mut file = super::layout::open_data_file(path).at(path)?;
     let mut hasher = Sha256::new();
     let n = io::copy(&mut file, &mut hasher).at(path)?;
     Ok((hex::encode(hasher.finalize()), n))

@@ -313,13 +313,7 @@ impl Manifest {
             .at(dir)?;
         tmp.write_all(&json).at(tmp.path())?;
         tmp.write_all(b"\n").at(tmp.path())?;
-        // A dump is read by other accounts (backup tools, restores): not the 0600 of a temp file.
-        {
-            use std::os::unix::fs::PermissionsExt;
-            tmp.as_file()
-                .set_permissions(std::fs::Permissions::from_mode(0o644))
-                .at(tmp.path())?;
-        }
+        // Private like everything a dump holds (a temp file is 0600 whatever the umask).
         tmp.as_file().sync_all().at(tmp.path())?;
         let path = dir.join(MANIFEST);
         tmp.persist(&path).map_err(|e| Error::io(&path, e.error))?;
@@ -366,7 +360,11 @@ impl Manifest {
                 "manifest format version {version} is not supported by this mysnap (reads version {FORMAT_VERSION})"
             ));
         }
-        serde_json::from_value(value).map_err(|e| format!("damaged manifest: {e}"))
+        let manifest: Manifest =
+            serde_json::from_value(value).map_err(|e| format!("damaged manifest: {e}"))?;
+        super::validate::manifest(&manifest)
+            .map_err(|e| format!("damaged or altered manifest: {e}"))?;
+        Ok(manifest)
     }
 }
 

@@ -3,9 +3,11 @@
 
 pub mod chunkfile;
 pub mod codec;
+pub mod definition;
 pub mod layout;
 pub mod manifest;
 pub mod rowtext;
+pub mod validate;
 
 pub use codec::Codec;
 pub use manifest::Manifest;

@@ -29,6 +29,9 @@ pub struct LoadPlan {
     pub quiet_stats: HashSet<TableKey>,
     /// Files already loaded by an interrupted run.
     pub done: HashSet<String>,
+    /// Tables whose engine on the target is transactional: their loads commit with their
+    /// journal rows. Others record when a load begins, so that a resume knows to empty them.
+    pub transactional: HashSet<TableKey>,
     /// The journal, when the restore is journaled.
     pub journal: Option<Journal>,
     /// Work units of a table's index build (its index bytes), for progress.
@@ -124,13 +127,17 @@ pub async fn load(
                 let db = &plan.manifest.databases[d];
                 let table = &db.tables[t];
                 let file = &table.files[f];
+                let transactional = plan.transactional.contains(&(d, t));
+                if let (false, Some(j)) = (transactional, &plan.journal) {
+                    super::run_sql(&mut conn, &j.begin_sql(&file.path)).await?;
+                }
                 let context = loader::LoadContext {
                     method: plan.method,
                     journal_sql: plan
                         .journal
                         .as_ref()
                         .map(|j| j.record_sql(&file_item(&file.path))),
-                    transactional: table.transactional,
+                    transactional,
                     progress: &tally,
                 };
                 let path = plan.dir.join(&file.path);

@@ -37,7 +37,7 @@ pub async fn insert_file(
     let mut blocks = read_blocks(path.clone(), codec, |_| {});
     let mut splitter = RowSplitter::default();
     let mut builder = StatementBuilder::new(db, table, columns, max_statement_bytes);
-    let mut tally = Tally::default();
+    let mut tally = Tally::new(qualified(db, table));
     let mut row_no = 0u64;
     while let Some(block) = blocks.recv().await {
         for row in splitter.push(&block.at(&path)?) {

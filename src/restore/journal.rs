@@ -23,6 +23,9 @@ pub const STARTED: &str = "started";
 #[derive(Debug, Clone)]
 pub struct Journal {
     restore_id: String,
+    /// The dump's identity (its manifest's sha256), recorded so that `--restart` can find
+    /// every interrupted restore of this dump, whatever its selection.
+    dump_id: String,
 }
 
 impl Journal {
@@ -30,22 +33,23 @@ impl Journal {
     pub fn new(manifest_bytes: &[u8], selection: &str) -> Self {
         let mut h = Sha256::new();
         h.update(manifest_bytes);
+        let dump_id = hex::encode(h.clone().finalize());
         h.update(selection.as_bytes());
         Journal {
             restore_id: hex::encode(h.finalize()),
+            dump_id,
         }
+    }
+
+    /// The item that marks a restore's entries as those of this dump.
+    pub fn dump_item(&self) -> String {
+        format!("dump:{}", self.dump_id)
     }
 
     /// The items recorded for this restore; none when the journal does not exist. Reads
     /// only, so that a restore refused later has written nothing.
     pub async fn read(&self, conn: &mut Conn) -> Result<HashSet<String>> {
-        let exists: Option<u64> = conn
-            .query_first(format!(
-                "SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA = '{SCHEMA}' AND TABLE_NAME = 'restore_journal'"
-            ))
-            .await
-            .ctx(|| "looking for the restore journal".into())?;
-        if exists != Some(1) {
+        if !self.exists(conn).await? {
             return Ok(HashSet::new());
         }
         let items: Vec<String> = conn
@@ -82,6 +86,49 @@ impl Journal {
             self.restore_id,
             crate::sql::string(item)
         )
+    }
+
+    /// The statement that records a load about to start (non-transactional tables, whose
+    /// rows stay even when the load does not finish); a second record of it is no error.
+    pub fn begin_sql(&self, path: &str) -> String {
+        self.record_sql(&begin_item(path))
+            .replacen("INSERT INTO", "INSERT IGNORE INTO", 1)
+    }
+
+    /// Deletes the record of every interrupted restore of this dump (any selection) and
+    /// of this restore. Returns how many loaded files they recorded.
+    pub async fn discard(&self, conn: &mut Conn) -> Result<u64> {
+        if !self.exists(conn).await? {
+            return Ok(0);
+        }
+        let ctx = || "discarding the restore journal's record".to_string();
+        let of_this_dump = format!(
+            "(restore_id = ? OR restore_id IN (SELECT restore_id FROM (SELECT restore_id FROM {TABLE} WHERE item = ?) AS d))"
+        );
+        let files: Option<u64> = conn
+            .exec_first(
+                format!("SELECT COUNT(*) FROM {TABLE} WHERE item LIKE 'file:%' AND {of_this_dump}"),
+                (&self.restore_id, self.dump_item()),
+            )
+            .await
+            .ctx(ctx)?;
+        conn.exec_drop(
+            format!("DELETE FROM {TABLE} WHERE {of_this_dump}"),
+            (&self.restore_id, self.dump_item()),
+        )
+        .await
+        .ctx(ctx)?;
+        Ok(files.unwrap_or(0))
+    }
+
+    async fn exists(&self, conn: &mut Conn) -> Result<bool> {
+        let exists: Option<u64> = conn
+            .query_first(format!(
+                "SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA = '{SCHEMA}' AND TABLE_NAME = 'restore_journal'"
+            ))
+            .await
+            .ctx(|| "looking for the restore journal".into())?;
+        Ok(exists == Some(1))
     }
 
     /// Records `item` on its own.
@@ -137,7 +184,12 @@ impl Journal {
     }
 }
 
-/// The journal item of a data file.
+/// The journal item of a data file, loaded.
 pub fn file_item(path: &str) -> String {
     format!("file:{path}")
+}
+
+/// The journal item of a data file whose load (into a non-transactional table) began.
+pub fn begin_item(path: &str) -> String {
+    format!("begin:{path}")
 }

@@ -126,7 +126,7 @@ async fn load_once(
                 path,
                 codec,
                 file,
-                &statement,
+                (&qualified(target.0, target.1), &statement),
                 context.progress,
                 reported,
             )
@@ -174,7 +174,7 @@ async fn stream_load(
     path: &std::path::Path,
     codec: Codec,
     file: &DataFile,
-    statement: &str,
+    (table, statement): (&str, &str),
     progress: &Arc<dyn Progress>,
     reported: &Arc<AtomicU64>,
 ) -> Result<u64> {
@@ -193,21 +193,35 @@ async fn stream_load(
     });
     let what = || format!("loading {}", path.display());
     conn.query_drop(statement).await.ctx(what)?;
-    let mut tally = Tally::default();
+    let mut tally = Tally::new(table.to_string());
     tally.record(conn, &path, file).await?;
     tally.finish(&path, file)
 }
 
 /// Rows stored and warnings raised while loading one file (over one or many statements),
 /// with a few warnings to show.
-#[derive(Default)]
 pub(super) struct Tally {
+    /// The table loaded, `db`.`t`.
+    table: String,
     rows: u64,
     warnings: u64,
+    /// Rows skipped because their key already existed on the target (warning 1062).
+    duplicates: u64,
     samples: Vec<String>,
 }
 
 impl Tally {
+    /// A tally of loading into `table`.
+    pub(super) fn new(table: String) -> Self {
+        Tally {
+            table,
+            rows: 0,
+            warnings: 0,
+            duplicates: 0,
+            samples: Vec::new(),
+        }
+    }
+
     /// Counts the statement just run. Fails at once on a warning other than an ENUM
     /// invalid-value entry (1265, which the server raises by design), or on more warnings
     /// than the dump counted: a warning means a value did not go in exactly.
@@ -227,6 +241,7 @@ impl Tally {
             .query("SHOW WARNINGS")
             .await
             .ctx(|| "reading load warnings".into())?;
+        self.duplicates += warnings.iter().filter(|w| w.1 == 1062).count() as u64;
         // Unexpected codes first, so that the message shows them.
         warnings.sort_by_key(|w| w.1 == 1265);
         let unexpected = warnings.first().is_some_and(|w| w.1 != 1265);
@@ -238,7 +253,7 @@ impl Tally {
             warnings
                 .into_iter()
                 .take(room)
-                .map(|w| format!("{} {}: {}", w.0, w.1, w.2)),
+                .map(|w| format!("{} {}: {}", w.0, w.1, redact_values(&w.2))),
         );
         if unexpected || self.warnings > file.expected_warnings {
             return Err(self.changed_values(path, file));
@@ -264,14 +279,39 @@ impl Tally {
     }
 
     fn changed_values(&self, path: &Path, file: &DataFile) -> Error {
+        if self.duplicates > 0 {
+            return Error::Conflict(format!(
+                "loading {} into {}: {} row(s) have a key that already exists in the table on the target, so they were not loaded; --existing=append only adds rows whose keys are new (remove the clashing rows, or restore into an empty table with --existing=drop)",
+                path.display(),
+                self.table,
+                self.duplicates
+            ));
+        }
         Error::Server(format!(
-            "loading {} changed values ({} warnings, {} expected: {}); the target's definition or settings differ from the source",
+            "loading {} into {} changed values ({} warnings, {} expected: {}); the target's definition or settings differ from the source",
             path.display(),
+            self.table,
             self.warnings,
             file.expected_warnings,
             self.samples.join("; ")
         ))
     }
+}
+
+/// A server message without the data it quotes: "Incorrect integer value: '...' for
+/// column" and "Duplicate entry '...' for key" carry a row's content, which an error
+/// message must not show (a data file may hold anything, even a file's content).
+pub(super) fn redact_values(message: &str) -> String {
+    let mut out = message.to_string();
+    for opener in ["value: '", "entry '"] {
+        if let Some(start) = out.find(opener).map(|i| i + opener.len()) {
+            let end = out[start..]
+                .rfind("' for ")
+                .map_or(out.len(), |i| start + i);
+            out.replace_range(start..end, "...");
+        }
+    }
+    out
 }
 
 /// Decompressed blocks of a data file, read ahead on a blocking thread; the bounded channel
@@ -285,7 +325,7 @@ pub(super) fn read_blocks(
     let (tx, rx) = mpsc::channel(4);
     tokio::task::spawn_blocking(move || {
         let result = (|| -> std::io::Result<()> {
-            let file = std::fs::File::open(&path)?;
+            let file = crate::format::layout::open_data_file(&path)?;
             let mut input = codec.decoder(std::io::BufReader::with_capacity(READ_BLOCK, file))?;
             loop {
                 let mut block = vec![0u8; READ_BLOCK];
@@ -323,6 +363,22 @@ fn read_full(input: &mut dyn Read, buf: &mut [u8]) -> std::io::Result<usize> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn messages_do_not_quote_row_content() {
+        assert_eq!(
+            redact_values("Incorrect integer value: 'root:x:0:0' for column `d`.`t`.`id` at row 1"),
+            "Incorrect integer value: '...' for column `d`.`t`.`id` at row 1"
+        );
+        assert_eq!(
+            redact_values("Duplicate entry 'secret' for key 'PRIMARY'"),
+            "Duplicate entry '...' for key 'PRIMARY'"
+        );
+        assert_eq!(
+            redact_values("Data truncated for column 'c' at row 3"),
+            "Data truncated for column 'c' at row 3"
+        );
+    }
 
     #[test]
     fn bit_and_json_columns_go_through_variables() {

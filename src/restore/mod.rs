@@ -16,7 +16,7 @@ pub mod schema;
 pub mod select;
 pub mod verify;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Instant;
@@ -26,7 +26,8 @@ use mysql_async::Conn;
 
 use crate::connect::{Connector, Flavor, ServerInfo};
 use crate::error::{Error, Result, SqlContext};
-use crate::format::layout::MANIFEST;
+use crate::format::definition;
+use crate::format::layout::{DATA_DIR, MANIFEST};
 use crate::format::Manifest;
 use crate::progress::Progress;
 use crate::sql::qualified;
@@ -75,6 +76,9 @@ pub struct RestoreOptions {
     pub defer_indexes: bool,
     /// Continue an interrupted restore of the same dump into the same target.
     pub resume: bool,
+    /// Discard the record of an interrupted restore of this dump on the target and start
+    /// over (what it created stays, unless `existing` is `Drop`).
+    pub restart: bool,
     /// What to restore and under which names.
     pub selection: Selection,
 }
@@ -112,16 +116,32 @@ pub fn prepare(options: &RestoreOptions) -> Result<Prepared> {
     }
     if options.resume && options.existing == Existing::Drop {
         return Err(Error::Invalid(
-            "--resume continues an interrupted restore; --existing=drop would drop what it loaded"
+            "--resume continues an interrupted restore; --existing=drop would drop what it loaded (to start over instead, use --restart --existing=drop)"
+                .into(),
+        ));
+    }
+    if options.resume && options.restart {
+        return Err(Error::Invalid(
+            "--resume continues an interrupted restore and --restart discards it: choose one"
                 .into(),
         ));
     }
     let original = Manifest::read(&options.dir)?;
+    check_data_directory(&options.dir, &original)?;
     let manifest = if options.selection.is_everything() {
         original
     } else {
-        options.selection.apply(&original)?
+        let selected = options.selection.apply(&original)?;
+        // --rename rewrote definitions: they must still create what they are recorded for.
+        crate::format::validate::definitions(&selected).map_err(|e| {
+            Error::Dump(format!(
+                "{}: after --rename, {e}",
+                options.dir.join(MANIFEST).display()
+            ))
+        })?;
+        selected
     };
+    refuse_system_databases(&manifest)?;
     if options.existing == Existing::Append {
         let keyless = manifest.databases.iter().find_map(|d| {
             d.tables
@@ -143,6 +163,65 @@ pub fn prepare(options: &RestoreOptions) -> Result<Prepared> {
         journal: Journal::new(&bytes, &options.selection.fingerprint()),
         manifest: Arc::new(manifest),
     })
+}
+
+/// The data directory holds the manifest's files and nothing else, and is a directory of
+/// the dump, not a link to somewhere else: a file nobody listed means the dump was altered
+/// or mixed with another.
+fn check_data_directory(dir: &std::path::Path, manifest: &Manifest) -> Result<()> {
+    let data = dir.join(DATA_DIR);
+    let listed: std::collections::HashSet<&str> = manifest
+        .data_files()
+        .map(|(_, _, f)| f.path.as_str())
+        .collect();
+    let meta = match std::fs::symlink_metadata(&data) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound && listed.is_empty() => return Ok(()),
+        other => other
+            .map_err(|e| Error::Dump(format!("{}: {e}; the dump is incomplete", data.display())))?,
+    };
+    if !meta.is_dir() {
+        return Err(Error::Dump(format!(
+            "{}: not a directory (a link?); a dump's data directory is its own",
+            data.display()
+        )));
+    }
+    for entry in std::fs::read_dir(&data).map_err(|e| Error::io(&data, e))? {
+        let entry = entry.map_err(|e| Error::io(&data, e))?;
+        let name = entry.file_name();
+        let rel = format!("{DATA_DIR}/{}", name.to_string_lossy());
+        if !listed.contains(rel.as_str()) {
+            return Err(Error::Dump(format!(
+                "{}: not listed in the manifest; the dump directory holds a file that is not part of the dump (altered, or mixed with another dump)",
+                dir.join(&rel).display()
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// Databases a restore never writes into: the server's own (accounts, settings) and the
+/// one holding mysnap's restore journal.
+const SYSTEM_DATABASES: &[&str] = &[
+    "mysql",
+    "information_schema",
+    "performance_schema",
+    "sys",
+    journal::SCHEMA,
+];
+
+fn refuse_system_databases(manifest: &Manifest) -> Result<()> {
+    for db in &manifest.databases {
+        if SYSTEM_DATABASES
+            .iter()
+            .any(|s| s.eq_ignore_ascii_case(&db.name))
+        {
+            return Err(Error::Invalid(format!(
+                "the dump holds database '{0}', which a restore never writes into (the server's own, or mysnap's journal); restore it under another name with --rename {0}={0}_copy, or leave it out with --exclude '{0}.*'",
+                db.name
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// Statements every restore session runs first.
@@ -173,6 +252,34 @@ pub fn session_init(server: &ServerInfo, write_binlog: bool) -> Vec<String> {
 
 pub(crate) async fn run_sql(conn: &mut Conn, sql: &str) -> Result<()> {
     conn.query_drop(sql).await.ctx(|| one_line(sql))
+}
+
+/// Runs SQL that comes from the dump (a definition, or an ALTER built from one) as
+/// exactly one statement: prepared, since the binary protocol never runs more than one,
+/// whereas the text protocol runs every statement of a multi-statement text. MySQL
+/// cannot prepare CREATE PROCEDURE, FUNCTION, TRIGGER or EVENT (ER_UNSUPPORTED_PS, 1295);
+/// such a definition goes as text once [`definition::single_statement`] has found
+/// nothing after its body, parsed under the `sql_mode` it is created in.
+pub(crate) async fn run_definition(
+    conn: &mut Conn,
+    sql: &str,
+    sql_mode: Option<&str>,
+    context: impl Fn() -> String,
+) -> Result<()> {
+    let bytes = definition::definition_bytes(sql);
+    match conn.prep(bytes.as_slice()).await {
+        Ok(stmt) => {
+            let outcome = conn.exec_drop(&stmt, ()).await.ctx(&context);
+            let _ = conn.close(stmt).await;
+            outcome
+        }
+        Err(mysql_async::Error::Server(e)) if e.code == 1295 => {
+            definition::single_statement(sql, sql_mode)
+                .map_err(|e| Error::Dump(format!("{}: the definition {e}", context())))?;
+            conn.query_drop(bytes).await.ctx(context)
+        }
+        Err(e) => Err(Error::sql(context(), e)),
+    }
 }
 
 /// The start of a statement on one line, for error messages.
@@ -267,11 +374,16 @@ pub async fn run(
         progress.as_ref(),
     )
     .await?;
-    let done = journal.read(&mut admin).await?;
+    schema::check_known_names(&mut admin, &manifest).await?;
+    let mut done = journal.read(&mut admin).await?;
+    let recorded_files = done.iter().filter(|i| i.starts_with("file:")).count();
+    if options.restart {
+        // Discarded below, once the checks have passed.
+        done.clear();
+    }
     if !options.resume && !done.is_empty() {
         return Err(Error::Conflict(format!(
-            "an interrupted restore of this dump is recorded on the target ({} file(s) loaded, in `mysnap`.`restore_journal`); continue it with --resume",
-            done.len().saturating_sub(1)
+            "an interrupted restore of this dump is recorded on the target ({recorded_files} file(s) loaded, in `mysnap`.`restore_journal`); continue it with --resume, or start it over with --restart (add --existing=drop to replace what it created)"
         )));
     }
     let resuming = options.resume && !done.is_empty();
@@ -302,11 +414,19 @@ pub async fn run(
             }
         })?;
     }
+    if options.restart {
+        let discarded = journal.discard(&mut admin).await?;
+        if discarded > 0 || recorded_files > 0 {
+            progress.note(&format!(
+                "discarded the record of an interrupted restore of this dump ({discarded} file(s) loaded); what it created stays on the target unless --existing=drop replaces it"
+            ));
+        }
+    }
     journal.create(&mut admin).await?;
     if !resuming {
         journal.record(&mut admin, journal::STARTED).await?;
+        journal.record(&mut admin, &journal.dump_item()).await?;
     }
-    let done = reload_nontransactional(&mut admin, &manifest, &journal, done).await?;
 
     let schema::Created {
         deferred,
@@ -318,6 +438,16 @@ pub async fn run(
         options.existing,
         resuming,
         options.defer_indexes,
+    )
+    .await?;
+    let transactional = transactional_on_target(&mut admin, &manifest).await?;
+    let done = reload_nontransactional(
+        &mut admin,
+        &manifest,
+        &journal,
+        &transactional,
+        options.existing == Existing::Append,
+        done,
     )
     .await?;
     let units = index_units(&manifest, &deferred);
@@ -335,6 +465,7 @@ pub async fn run(
         deferred: Arc::new(deferred),
         quiet_stats,
         done,
+        transactional,
         journal: Some(journal.clone()),
         index_units: units,
         method,
@@ -368,28 +499,76 @@ pub async fn run(
     })
 }
 
-/// A non-transactional table cannot roll back a half-loaded file: when an interrupted
-/// run left one partly loaded, it is emptied and all its files are loaded again.
+/// The tables of the dump that are transactional on the target, by the engine the
+/// target actually gave them (not the manifest's word: a server without the dump's
+/// engine may substitute another).
+async fn transactional_on_target(
+    conn: &mut Conn,
+    manifest: &Manifest,
+) -> Result<HashSet<TableKey>> {
+    let mut out = HashSet::new();
+    for (d, db) in manifest.databases.iter().enumerate() {
+        let names: HashSet<String> = conn
+            .exec::<String, _, _>(
+                "SELECT t.TABLE_NAME FROM information_schema.TABLES t JOIN information_schema.ENGINES e ON e.ENGINE = t.ENGINE \
+                 WHERE t.TABLE_SCHEMA = ? AND e.TRANSACTIONS = 'YES'",
+                (&db.name,),
+            )
+            .await
+            .ctx(|| format!("reading the engines of {} on the target", crate::sql::ident(&db.name)))?
+            .into_iter()
+            .collect();
+        out.extend(
+            db.tables
+                .iter()
+                .enumerate()
+                .filter(|(_, t)| names.contains(&t.name))
+                .map(|(t, _)| (d, t)),
+        );
+    }
+    Ok(out)
+}
+
+/// A non-transactional table cannot roll back a half-loaded file, and its journal row is
+/// written after its rows: whatever the journal says, a table an interrupted run began to
+/// load (a `begin:` item) but did not finish may hold any of its rows. It is emptied and
+/// all its files are loaded again. Appending, its rows cannot be told from the target's
+/// own, so the resume stops instead.
 async fn reload_nontransactional(
     conn: &mut Conn,
     manifest: &Manifest,
     journal: &Journal,
-    mut done: std::collections::HashSet<String>,
-) -> Result<std::collections::HashSet<String>> {
-    for db in &manifest.databases {
-        for t in db.tables.iter().filter(|t| !t.transactional) {
-            let items: Vec<String> = t.files.iter().map(|f| file_item(&f.path)).collect();
-            let loaded = items.iter().filter(|i| done.contains(*i)).count();
-            if loaded > 0 && loaded < items.len() {
-                run_sql(
-                    conn,
-                    &format!("TRUNCATE TABLE {}", qualified(&db.name, &t.name)),
-                )
-                .await?;
-                journal.forget(conn, &items).await?;
-                for i in &items {
-                    done.remove(i);
-                }
+    transactional: &HashSet<TableKey>,
+    append: bool,
+    mut done: HashSet<String>,
+) -> Result<HashSet<String>> {
+    for (d, db) in manifest.databases.iter().enumerate() {
+        for (t, table) in db.tables.iter().enumerate() {
+            if transactional.contains(&(d, t)) {
+                continue;
+            }
+            let loaded: Vec<String> = table.files.iter().map(|f| file_item(&f.path)).collect();
+            let began: Vec<String> = table
+                .files
+                .iter()
+                .map(|f| journal::begin_item(&f.path))
+                .collect();
+            let complete = loaded.iter().all(|i| done.contains(i));
+            let touched = loaded.iter().chain(&began).any(|i| done.contains(i));
+            if complete || !touched {
+                continue;
+            }
+            let q = qualified(&db.name, &table.name);
+            if append {
+                return Err(Error::Conflict(format!(
+                    "cannot resume: the interrupted run had begun appending to {q}, a non-transactional table whose rows cannot be rolled back or told from those it held before; put its rows back as they were, then restore again with --restart"
+                )));
+            }
+            run_sql(conn, &format!("TRUNCATE TABLE {q}")).await?;
+            let items: Vec<String> = loaded.into_iter().chain(began).collect();
+            journal.forget(conn, &items).await?;
+            for i in &items {
+                done.remove(i);
             }
         }
     }

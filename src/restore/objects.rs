@@ -1,12 +1,10 @@
 //! Views, routines, triggers and events, each created in the session context it was
 //! created in on the source: database, sql_mode, character sets, time zone.
 
-use mysql_async::prelude::Queryable;
 use mysql_async::Conn;
 
-use super::run_sql;
-use crate::catalog::definition_bytes;
-use crate::error::{Result, SqlContext};
+use super::{run_definition, run_sql};
+use crate::error::Result;
 use crate::format::manifest::{Database, StoredObject};
 use crate::format::Manifest;
 use crate::sql::{ident, qualified};
@@ -71,16 +69,14 @@ async fn create_stored(
             return Err(e);
         }
     }
-    let created = conn
-        .query_drop(definition_bytes(&o.create_sql))
-        .await
-        .ctx(|| {
-            format!(
-                "creating {} {}",
-                o.kind.to_lowercase(),
-                qualified(&db.name, &o.name)
-            )
-        });
+    let created = run_definition(conn, &o.create_sql, o.sql_mode.as_deref(), || {
+        format!(
+            "creating {} {}",
+            o.kind.to_lowercase(),
+            qualified(&db.name, &o.name)
+        )
+    })
+    .await;
     leave_context(conn).await?;
     created
 }

@@ -46,6 +46,9 @@ pub fn record(server: &ServerInfo, work_bytes: u64, took: Duration) {
     let mut rates = read();
     rates.insert(key(server), work_bytes as f64 / secs);
     if let (Some(dir), Ok(json)) = (p.parent(), serde_json::to_vec_pretty(&rates)) {
-        let _ = std::fs::create_dir_all(dir).and_then(|_| std::fs::write(&p, json));
+        let _ = crate::format::layout::create_private_dir(dir).and_then(|_| {
+            use std::io::Write;
+            crate::format::layout::create_private_file(&p)?.write_all(&json)
+        });
     }
 }

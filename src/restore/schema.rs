@@ -6,8 +6,7 @@ use std::collections::{HashMap, HashSet};
 use mysql_async::prelude::Queryable;
 use mysql_async::Conn;
 
-use super::{ddl, run_sql, Existing, TableKey};
-use crate::catalog::definition_bytes;
+use super::{ddl, run_definition, run_sql, Existing, TableKey};
 use crate::error::{Error, Result, SqlContext};
 use crate::format::manifest::Table;
 use crate::format::Manifest;
@@ -37,6 +36,73 @@ pub async fn existing_objects(conn: &mut Conn, manifest: &Manifest) -> Result<Ob
         out.extend(rows.into_iter().map(|(k, n)| (k, db.name.clone(), n)));
     }
     Ok(out)
+}
+
+/// Every character set and collation name the restore will put into SQL must be one the
+/// target knows: they reach statements as words, so they are checked, not trusted.
+pub async fn check_known_names(conn: &mut Conn, manifest: &Manifest) -> Result<()> {
+    let ctx = || "listing the target's character sets and collations".to_string();
+    let lower =
+        |v: Vec<String>| -> HashSet<String> { v.iter().map(|n| n.to_ascii_lowercase()).collect() };
+    let charsets = lower(
+        conn.query("SELECT CHARACTER_SET_NAME FROM information_schema.CHARACTER_SETS")
+            .await
+            .ctx(ctx)?,
+    );
+    let mut collations = lower(
+        conn.query("SELECT COLLATION_NAME FROM information_schema.COLLATIONS")
+            .await
+            .ctx(ctx)?,
+    );
+    // MariaDB 10.10+ names collations of several character sets in full there
+    // (utf8mb4_uca1400_ai_ci); MySQL has no such column.
+    if let Ok(full) = conn
+        .query::<String, _>(
+            "SELECT FULL_COLLATION_NAME FROM information_schema.COLLATION_CHARACTER_SET_APPLICABILITY",
+        )
+        .await
+    {
+        collations.extend(lower(full));
+    }
+    let unknown = |set: &HashSet<String>, name: &str| !set.contains(&name.to_ascii_lowercase());
+    for db in &manifest.databases {
+        let of_db = || format!("database {}", ident(&db.name));
+        if unknown(&charsets, &db.charset) {
+            return Err(unknown_name("character set", &db.charset, &of_db()));
+        }
+        if unknown(&collations, &db.collation) {
+            return Err(unknown_name("collation", &db.collation, &of_db()));
+        }
+        for o in db
+            .views
+            .iter()
+            .chain(&db.routines)
+            .chain(&db.triggers)
+            .chain(&db.events)
+        {
+            let what = || format!("{} {}", o.kind.to_lowercase(), qualified(&db.name, &o.name));
+            if unknown(&charsets, &o.character_set_client) {
+                return Err(unknown_name(
+                    "character set",
+                    &o.character_set_client,
+                    &what(),
+                ));
+            }
+            let colls = std::iter::once(&o.collation_connection).chain(&o.database_collation);
+            for c in colls {
+                if unknown(&collations, c) {
+                    return Err(unknown_name("collation", c, &what()));
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+fn unknown_name(what: &str, name: &str, of: &str) -> Error {
+    Error::Invalid(format!(
+        "the {what} '{name}' of {of} is unknown to the target; restore into a server that has it"
+    ))
 }
 
 /// Every object the dump creates, as (kind, db, name); sequences count as tables.
@@ -168,9 +234,10 @@ pub async fn create(
                 drop_any(conn, &db.name, &s.name).await?;
             }
             let q = qualified(&db.name, &s.name);
-            conn.query_drop(definition_bytes(&s.create_sql))
-                .await
-                .ctx(|| format!("creating sequence {q}"))?;
+            run_definition(conn, &s.create_sql, None, || {
+                format!("creating sequence {q}")
+            })
+            .await?;
             if !s.next_value.is_empty() {
                 run_sql(conn, &format!("DO SETVAL({q}, {}, 0)", s.next_value)).await?;
             }
@@ -197,9 +264,7 @@ pub async fn create(
                 drop_any(conn, &db.name, &t.name).await?;
             }
             let q = qualified(&db.name, &t.name);
-            conn.query_drop(definition_bytes(&split.create))
-                .await
-                .ctx(|| format!("creating table {q}"))?;
+            run_definition(conn, &split.create, None, || format!("creating table {q}")).await?;
             if quiet_stats_while_loading(t) {
                 // Best effort: a server that refuses loads with the statistics on.
                 let off = format!("ALTER TABLE {q} STATS_AUTO_RECALC=0, ALGORITHM=INSTANT");
@@ -273,9 +338,7 @@ pub async fn add_missing(
         } else {
             "indexes"
         };
-        conn.query_drop(sql.as_str())
-            .await
-            .ctx(|| format!("adding the {what} of {name}"))?;
+        run_definition(conn, &sql, None, || format!("adding the {what} of {name}")).await?;
     }
     Ok(())
 }

@@ -42,8 +42,14 @@ pub fn verify_listed(dir: &Path, files: &[(String, u64, String)], threads: usize
 /// Checks one file's presence, size and sha256.
 pub fn check_file(dir: &Path, rel: &str, size: u64, sha: &str) -> Result<()> {
     let path = dir.join(rel);
-    let meta = std::fs::metadata(&path)
+    let meta = std::fs::symlink_metadata(&path)
         .map_err(|e| Error::Dump(format!("{}: {e}; the dump is incomplete", path.display())))?;
+    if !meta.is_file() {
+        return Err(Error::Dump(format!(
+            "{}: not a regular file (a link or a directory); a dump's data files are plain files",
+            path.display()
+        )));
+    }
     if meta.len() != size {
         return Err(Error::Dump(format!(
             "{}: size {} differs from the manifest's {size}; the file is damaged",
