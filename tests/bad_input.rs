@@ -302,3 +302,222 @@ fn sigint_during_a_dump_exits_130_removing_its_output_and_leaving_no_session() {
     );
     wait_no_mysnap_sessions(&s, Duration::from_secs(10));
 }
+
+#[test]
+fn everything_a_dump_writes_is_private_whatever_the_umask() {
+    use std::os::unix::fs::PermissionsExt;
+    let (s, dir) = small_source();
+    let out_dir = dir.path().join("out");
+    let args = dump_args(&s, &["d"], &out_dir, &["-q"]);
+    let status = Command::new("sh")
+        .arg("-c")
+        .arg("umask 000; exec \"$0\" \"$@\"")
+        .arg(support::mysnap_bin())
+        .args(&args)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let mode = |p: &Path| fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode(&out_dir), 0o700);
+    assert_eq!(mode(&out_dir.join("data")), 0o700);
+    assert_eq!(mode(&out_dir.join("manifest.json")), 0o600);
+    let files = data_files(&out_dir);
+    assert!(!files.is_empty());
+    for f in files {
+        assert_eq!(mode(&f), 0o600, "{}", f.display());
+    }
+}
+
+#[test]
+fn a_value_after_p_is_never_shown_in_an_error() {
+    let dir = tmp();
+    let out_dir = dir.path().join("out");
+    let o = out_dir.to_str().unwrap();
+    let cases: Vec<Vec<&str>> = vec![
+        vec!["dump", "-p", "Secret_Value_1", "-B", "d", "-o", o],
+        vec!["dump", "--password", "Secret_Value_1", "-B", "d", "-o", o],
+        vec!["restore", "--password", "Secret_Value_1"],
+        vec!["restore", o, "--password", "Secret_Value_1"],
+        vec!["restore", "-p", "Secret_Value_1", o],
+    ];
+    for args in cases {
+        let out = run_mysnap(&args);
+        let line = one_error_line(&out, &[]);
+        assert!(!line.contains("Secret_Value_1"), "{args:?}: {line}");
+        assert!(out.stdout.is_empty());
+    }
+}
+
+#[test]
+fn out_of_range_threads_fail_at_parse_time_in_one_line() {
+    let dir = tmp();
+    let out_dir = dir.path().join("out");
+    let o = out_dir.to_str().unwrap();
+    for args in [
+        vec!["dump", "-B", "d", "-o", o, "--threads", "100000"],
+        vec!["dump", "-B", "d", "-o", o, "--threads", "0"],
+        vec!["restore", o, "--threads", "100000"],
+    ] {
+        let out = run_mysnap(&args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        one_error_line(&out, &["--threads", "1 to 256"]);
+    }
+    assert!(!out_dir.exists());
+}
+
+#[test]
+fn max_rate_never_stretches_the_global_lock() {
+    let s = TestServer::start();
+    // 2 MB of MyISAM rows, read under the lock; at 20 KB/s they would hold it 100 s.
+    fill_db(&s, "d", &[("t1", 10)], None);
+    s.sql(
+        "USE d; CREATE TABLE m (id INT PRIMARY KEY, v VARCHAR(255) NOT NULL) ENGINE=MyISAM;
+         INSERT INTO m SELECT seq, REPEAT('m', 200) FROM seq_1_to_10000;",
+    );
+    let dir = tmp();
+    let out_dir = dir.path().join("out");
+    run_mysnap_ok(&dump_args(
+        &s,
+        &["d"],
+        &out_dir,
+        &["--max-rate", "20K", "-q"],
+    ));
+    let m = support::show_json(&out_dir);
+    let lock_ms = m["consistency"]["global_lock_ms"].as_f64().unwrap();
+    assert!(lock_ms < 10_000.0, "the global lock was held {lock_ms} ms");
+    assert_eq!(m["consistency"]["nontransactional_consistent"], true);
+}
+
+#[test]
+fn a_lost_connection_is_said_as_such_naming_the_server_and_the_output_is_removed() {
+    for kill_server in [false, true] {
+        let mut s = TestServer::start();
+        fill(&s, "d", 2, 2500); // ~1 MB raw
+        let dir = tmp();
+        let out_dir = dir.path().join("out");
+        let a = dump_args(
+            &s,
+            &["d"],
+            &out_dir,
+            &["--max-rate", "100K", "--chunk-size", "64K"],
+        );
+        let mut child = Running::spawn(&a);
+        let id = wait_for_dump_select(&s, &mut child);
+        if kill_server {
+            s.kill9();
+        } else {
+            s.kill_connection(id).unwrap();
+        }
+        let out = child.finish(Duration::from_secs(30), String::new);
+        let line = one_error_line(
+            &out,
+            &["connection", "lost", &format!("127.0.0.1:{}", s.port())],
+        );
+        assert!(!line.contains("bytes remaining"), "{line}");
+        assert!(!out_dir.exists(), "the failed dump left its output");
+    }
+}
+
+#[test]
+fn ctrl_c_during_a_restore_says_how_to_resume() {
+    let (src, dst, _dir, dump) = dumped(3, 20000);
+    let mut child = Running::spawn(&restore_args(
+        &dst,
+        &dump,
+        &["--threads", "1", "--progress", "none"],
+    ));
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while dst
+        .try_sql("SELECT COUNT(*) FROM mysnap.restore_journal WHERE item LIKE 'file:%'")
+        .map(|v| v.trim() == "0")
+        .unwrap_or(true)
+    {
+        assert!(Instant::now() < deadline, "the restore loaded nothing");
+        child.assert_running();
+        sleep(Duration::from_millis(10));
+    }
+    let status = Command::new("kill")
+        .args(["-INT", &child.pid().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let out = child.finish(Duration::from_secs(15), String::new);
+    assert_eq!(out.status.code(), Some(130), "{out:?}");
+    one_error_line(&out, &["interrupted", "--resume"]);
+    run_mysnap_ok(&restore_args(&dst, &dump, &["--resume", "-q"]));
+    assert_same_data(&src, &dst, &["d"]);
+}
+
+#[test]
+fn a_restore_that_fails_the_same_way_on_every_resume_can_be_restarted() {
+    let (src, dst, dir, _) = dumped(2, 100);
+    src.sql("CREATE VIEW d.v AS SELECT id FROM d.t2");
+    let dump = dir.path().join("with-view");
+    run_mysnap_ok(&dump_args(&src, &["d"], &dump, &["-q"]));
+    // The view names a table the selection leaves out: creating it fails after the data.
+    let exclude = ["--exclude", "d.t2", "--progress", "none"];
+    restore_error_with(&dst, &dump, &exclude, &["`d`.`v`"]);
+    restore_error_with(&dst, &dump, &exclude, &["--resume", "--restart"]);
+    restore_error_with(
+        &dst,
+        &dump,
+        &[&exclude[..], &["--resume"]].concat(),
+        &["`d`.`v`"],
+    );
+    restore_error_with(
+        &dst,
+        &dump,
+        &["--resume", "--existing=drop"],
+        &["--restart"],
+    );
+    // The way out: start over, replacing what the failed run created, without the view.
+    let out = run_mysnap(&restore_args(
+        &dst,
+        &dump,
+        &[
+            "--restart",
+            "--existing=drop",
+            "--exclude",
+            "d.t2",
+            "--exclude",
+            "d.v",
+        ],
+    ));
+    assert!(out.status.success(), "{}", support::stderr(&out));
+    assert!(support::stderr(&out).contains("discarded the record of an interrupted restore"));
+    assert_eq!(dst.table_names("d"), ["t1"]);
+    assert!(
+        dst.try_sql("SELECT 1 FROM mysnap.restore_journal").is_err(),
+        "the discarded restore's record is left in the journal"
+    );
+}
+
+#[test]
+fn appending_rows_whose_keys_exist_says_so_and_restart_replaces_the_table() {
+    let (src, dst, _dir, dump) = dumped(1, 100);
+    dst.sql(
+        "CREATE DATABASE d; CREATE TABLE d.t1 (id INT PRIMARY KEY, v VARCHAR(255) NOT NULL);
+         INSERT INTO d.t1 VALUES (7, 'mine');",
+    );
+    let line = restore_error_with(
+        &dst,
+        &dump,
+        &["--existing=append"],
+        &["`d`.`t1`", "already exists"],
+    );
+    assert!(
+        !line.contains("mine") && !line.contains("definition or settings"),
+        "{line}"
+    );
+    run_mysnap_ok(&restore_args(
+        &dst,
+        &dump,
+        &["--restart", "--existing=drop", "-q"],
+    ));
+    assert_same_data(&src, &dst, &["d"]);
+}
+
+/// Restores `dump` into `dst` with `extra`, which must fail with one line naming `needles`.
+fn restore_error_with(dst: &TestServer, dump: &Path, extra: &[&str], needles: &[&str]) -> String {
+    one_error_line(&run_mysnap(&restore_args(dst, dump, extra)), needles)
+}

@@ -182,6 +182,9 @@ pub fn session_init(flavor: Flavor) -> Vec<String> {
     init
 }
 
+/// Times the dump's start is tried when DDL changes a table while it starts.
+const START_ATTEMPTS: u32 = 3;
+
 /// Takes a consistent dump and writes its manifest last. Returns the manifest.
 pub async fn run(
     connector: &Connector,
@@ -203,35 +206,7 @@ pub async fn run(
             connector.options().describe()
         )));
     }
-    let mut tables: Vec<TableInfo> = Vec::new();
-    for db in &options.databases {
-        tables.extend(catalog::list_tables(&mut meta, db).await?);
-    }
-    tracing::debug!(ms = started.elapsed().as_millis() as u64, "catalog read");
-    let _ = meta.disconnect().await;
     let mut output = create_output_dir(&options.output)?;
-
-    let nontransactional: Vec<String> = tables
-        .iter()
-        .filter(|t| !t.transactional)
-        .map(TableInfo::display_name)
-        .collect();
-    let lock_needed = options.lock_nontransactional && !nontransactional.is_empty();
-    let snapshot_time = SystemTime::now();
-    let mut snapshot = Snapshot::open(
-        connector,
-        &server,
-        &SnapshotRequest {
-            sessions: options.threads,
-            lock_needed,
-            lock_free_attempts: if options.lock_free { 20 } else { 0 },
-            session_init: init.clone(),
-        },
-    )
-    .await?;
-    tracing::debug!(ms = started.elapsed().as_millis() as u64, "snapshot open");
-    let mut sessions = std::mem::take(&mut snapshot.sessions);
-
     let syncer = FileSyncer::start();
     let ctx = Arc::new(WorkerContext {
         dir: options.output.clone(),
@@ -244,6 +219,38 @@ pub async fn run(
         syncer: syncer.queue(),
     });
     let flavor = server.flavor;
+    // A DDL that lands while the dump starts makes it start over (with a new snapshot),
+    // a few times, before it gives up.
+    let mut attempt = 1;
+    let Start {
+        tables,
+        snapshot,
+        mut sessions,
+        mut results,
+        snapshot_time,
+        lock_needed,
+    } = loop {
+        match start(&mut meta, connector, options, &server, &init, &ctx).await {
+            Err(Error::Changed(why)) if attempt < START_ATTEMPTS => {
+                progress.note(&format!("{why}: starting over with a new snapshot"));
+                clear_dir(&options.output.join(DATA_DIR))?;
+                attempt += 1;
+                tokio::time::sleep(std::time::Duration::from_millis(200 * u64::from(attempt))).await;
+            }
+            Err(Error::Changed(why)) => {
+                return Err(Error::Changed(format!(
+                    "{why}, at each of {START_ATTEMPTS} attempts; nothing was written: run the dump again once the DDL is done"
+                )))
+            }
+            other => break other?,
+        }
+    };
+    let _ = meta.disconnect().await;
+    let nontransactional: Vec<String> = tables
+        .iter()
+        .filter(|t| !t.transactional)
+        .map(TableInfo::display_name)
+        .collect();
     let job_for = |table_no: usize, t: &TableInfo, range: plan::Range, estimated_bytes| Job {
         table_no,
         database: t.database.clone(),
@@ -253,81 +260,6 @@ pub async fn run(
         range,
         estimated_bytes,
     };
-    let total_estimate: u64 = tables.iter().map(|t| t.estimated_bytes).sum();
-    progress.begin("dump", total_estimate, 0, tables.len() as u64);
-
-    // Non-transactional tables first, while the lock (if any) still holds writes.
-    let mut results: BTreeMap<(usize, usize), Vec<DataFile>> = BTreeMap::new();
-    let nontrans_jobs: Vec<Job> = tables
-        .iter()
-        .enumerate()
-        .filter(|(_, t)| !t.transactional)
-        .map(|(no, t)| {
-            job_for(
-                no,
-                t,
-                plan::Range {
-                    predicate: None,
-                    index: 0,
-                },
-                t.estimated_bytes,
-            )
-        })
-        .collect();
-    if snapshot.holds_lock() || !nontrans_jobs.is_empty() {
-        // Never throttled: under the lock every commit on the server waits for these reads.
-        let unthrottled = Arc::new(WorkerContext {
-            rate: None,
-            server_busy: Arc::new(std::sync::atomic::AtomicBool::new(false)),
-            syncer: ctx.syncer.clone(),
-            progress: ctx.progress.clone(),
-            dir: ctx.dir.clone(),
-            ..*ctx
-        });
-        let locked_ctx = if snapshot.holds_lock() {
-            unthrottled
-        } else {
-            ctx.clone()
-        };
-        let (back, files) = run_jobs(sessions, nontrans_jobs, locked_ctx).await?;
-        sessions = back;
-        results.extend(files);
-    }
-    snapshot.release_lock().await?;
-
-    // Inside the snapshot: every session takes a metadata lock on every table, so that DDL
-    // waits for the dump. All sessions at once, table by table: a session asking later
-    // would queue behind a waiting DROP that waits for the others, and stall the dump.
-    // Many tables per statement (a UNION opens them all), every session the same batch
-    // at the same time.
-    // Non-transactional tables too: their definitions are read below and must stay theirs.
-    let opened: Vec<String> = tables
-        .iter()
-        .map(|t| qualified(&t.database, &t.name))
-        .collect();
-    for batch in opened.chunks(TABLES_LOCKED_PER_STATEMENT) {
-        let selects: Vec<String> = batch
-            .iter()
-            .map(|q| format!("(SELECT 1 FROM {q} LIMIT 0)"))
-            .collect();
-        let sql = format!("/* mysnap lock */ {}", selects.join(" UNION ALL "));
-        try_join_all(sessions.iter_mut().map(|c| c.query_drop(sql.as_str())))
-            .await
-            .ctx(|| match batch {
-                [one] => format!("opening {one} in the snapshot"),
-                _ => format!(
-                    "opening {} .. {} in the snapshot",
-                    batch[0],
-                    batch[batch.len() - 1]
-                ),
-            })?;
-    }
-    tracing::debug!(
-        ms = started.elapsed().as_millis() as u64,
-        "tables locked in the snapshot"
-    );
-    // DDL waits now; what it did before the locks must not be what the data is read with.
-    check_unaltered(&mut sessions[0], &options.databases, &tables).await?;
     let definitions = table_definitions(&mut sessions, &tables).await?;
     let coordinator = &mut sessions[0];
     let mut databases = read_definitions(
@@ -403,7 +335,159 @@ pub async fn run(
     Ok(manifest)
 }
 
-/// Fails the dump if a table listed before the snapshot differs now that every session
+/// The dump's consistent start: the tables listed, the snapshot open, the
+/// non-transactional tables read (under the lock, if one is needed), then every table
+/// locked in the snapshot and checked to be the table that was listed.
+struct Start {
+    tables: Vec<TableInfo>,
+    snapshot: Snapshot,
+    sessions: Vec<Conn>,
+    /// The non-transactional tables' files, by (table number, range).
+    results: BTreeMap<(usize, usize), Vec<DataFile>>,
+    snapshot_time: SystemTime,
+    lock_needed: bool,
+}
+
+async fn start(
+    meta: &mut Conn,
+    connector: &Connector,
+    options: &DumpOptions,
+    server: &ServerInfo,
+    init: &[String],
+    ctx: &Arc<WorkerContext>,
+) -> Result<Start> {
+    let started = Instant::now();
+    let mut tables: Vec<TableInfo> = Vec::new();
+    for db in &options.databases {
+        tables.extend(catalog::list_tables(meta, db).await?);
+    }
+    tracing::debug!(ms = started.elapsed().as_millis() as u64, "catalog read");
+    let lock_needed = options.lock_nontransactional && tables.iter().any(|t| !t.transactional);
+    let snapshot_time = SystemTime::now();
+    let mut snapshot = Snapshot::open(
+        connector,
+        server,
+        &SnapshotRequest {
+            sessions: options.threads,
+            lock_needed,
+            lock_free_attempts: if options.lock_free { 20 } else { 0 },
+            session_init: init.to_vec(),
+        },
+    )
+    .await?;
+    tracing::debug!(ms = started.elapsed().as_millis() as u64, "snapshot open");
+    let mut sessions = std::mem::take(&mut snapshot.sessions);
+    let total_estimate: u64 = tables.iter().map(|t| t.estimated_bytes).sum();
+    ctx.progress
+        .begin("dump", total_estimate, 0, tables.len() as u64);
+
+    // Non-transactional tables first, while the lock (if any) still holds writes.
+    let mut results = BTreeMap::new();
+    let nontrans_jobs: Vec<Job> = tables
+        .iter()
+        .enumerate()
+        .filter(|(_, t)| !t.transactional)
+        .map(|(no, t)| Job {
+            table_no: no,
+            database: t.database.clone(),
+            table: t.name.clone(),
+            columns: t.data_columns(server.flavor),
+            history: t.system_versioned,
+            range: plan::Range {
+                predicate: None,
+                index: 0,
+            },
+            estimated_bytes: t.estimated_bytes,
+        })
+        .collect();
+    if snapshot.holds_lock() || !nontrans_jobs.is_empty() {
+        // Never throttled: under the lock every commit on the server waits for these reads.
+        let locked_ctx = if snapshot.holds_lock() {
+            Arc::new(WorkerContext {
+                rate: None,
+                server_busy: Arc::new(std::sync::atomic::AtomicBool::new(false)),
+                syncer: ctx.syncer.clone(),
+                progress: ctx.progress.clone(),
+                dir: ctx.dir.clone(),
+                ..**ctx
+            })
+        } else {
+            ctx.clone()
+        };
+        let (back, files) = run_jobs(sessions, nontrans_jobs, locked_ctx).await?;
+        sessions = back;
+        results.extend(files);
+    }
+    snapshot.release_lock().await?;
+    lock_tables(&mut sessions, &tables).await?;
+    tracing::debug!(
+        ms = started.elapsed().as_millis() as u64,
+        "tables locked in the snapshot"
+    );
+    // DDL waits now; what it did before the locks must not be what the data is read with.
+    check_unaltered(&mut sessions[0], &options.databases, &tables).await?;
+    Ok(Start {
+        tables,
+        snapshot,
+        sessions,
+        results,
+        snapshot_time,
+        lock_needed,
+    })
+}
+
+/// Inside the snapshot: every session takes a metadata lock on every table, so that DDL
+/// waits for the dump. All sessions at once, table by table: a session asking later
+/// would queue behind a waiting DROP that waits for the others, and stall the dump.
+/// Many tables per statement (a UNION opens them all), every session the same batch at
+/// the same time. Non-transactional tables too: their definitions are read afterwards
+/// and must stay theirs.
+async fn lock_tables(sessions: &mut [Conn], tables: &[TableInfo]) -> Result<()> {
+    let opened: Vec<String> = tables
+        .iter()
+        .map(|t| qualified(&t.database, &t.name))
+        .collect();
+    for batch in opened.chunks(TABLES_LOCKED_PER_STATEMENT) {
+        let selects: Vec<String> = batch
+            .iter()
+            .map(|q| format!("(SELECT 1 FROM {q} LIMIT 0)"))
+            .collect();
+        let sql = format!("/* mysnap lock */ {}", selects.join(" UNION ALL "));
+        let what = || match batch {
+            [one] => format!("opening {one} in the snapshot"),
+            _ => format!(
+                "opening {} .. {} in the snapshot",
+                batch[0],
+                batch[batch.len() - 1]
+            ),
+        };
+        let locked = try_join_all(sessions.iter_mut().map(|c| c.query_drop(sql.as_str()))).await;
+        match locked {
+            // Dropped or renamed away since it was listed.
+            Err(mysql_async::Error::Server(e)) if e.code == 1146 => {
+                return Err(Error::Changed(format!(
+                    "{}: {} (dropped or renamed while the dump was starting)",
+                    what(),
+                    e.message
+                )))
+            }
+            other => other.ctx(what)?,
+        };
+    }
+    Ok(())
+}
+
+/// Empties a directory of the files a failed attempt wrote.
+fn clear_dir(dir: &Path) -> Result<()> {
+    for entry in std::fs::read_dir(dir).at(dir)? {
+        let path = entry.at(dir)?.path();
+        std::fs::remove_file(&path).at(&path)?;
+    }
+    Ok(())
+}
+
+/// Fails the dump if a table listed before the snapshot differs (or a table not listed
+/// exists) now that every session
 /// holds its metadata lock (so that it can no longer change until the dump ends). Its
 /// column list, encodings and chunk key came from that earlier listing, and the data is
 /// read through the table's present definition: a DDL in between (an instant ADD COLUMN,
@@ -422,14 +506,22 @@ async fn check_unaltered(
     }
     for t in listed {
         let same = now
-            .get(&(t.database.clone(), t.name.clone()))
+            .remove(&(t.database.clone(), t.name.clone()))
             .is_some_and(|n| n.same_definition(t));
         if !same {
             return Err(Error::Changed(format!(
-                "table {} was altered while the dump was starting (between listing the tables and locking them in the snapshot); its data and definition could disagree, so nothing was written: run the dump again",
+                "table {} was altered while the dump was starting (between listing the tables and locking them in the snapshot), so its data and definition could disagree",
                 t.display_name()
             )));
         }
+    }
+    // A table missing from the listing but there now was created, or renamed into place
+    // (a copying ALTER renames its new copy in): the snapshot may hold it, the dump would not.
+    if let Some(t) = now.values().next() {
+        return Err(Error::Changed(format!(
+            "table {} appeared while the dump was starting (created, or renamed into place by an ALTER), so the dump would miss it",
+            t.display_name()
+        )));
     }
     Ok(())
 }

@@ -9,5 +9,8 @@ pub mod manifest;
 pub mod rowtext;
 pub mod validate;
 
+#[cfg(test)]
+mod fuzz;
+
 pub use codec::Codec;
 pub use manifest::Manifest;

@@ -29,8 +29,9 @@ pub fn manifest(m: &Manifest) -> Result<(), String> {
         if !databases.insert(db.name.as_str()) {
             return Err(format!("database '{}' is listed twice", db.name));
         }
-        charset_name(&db.charset, "character set", &db.name)?;
-        charset_name(&db.collation, "collation", &db.name)?;
+        let of_db = format!("database {}", printable(&crate::sql::ident(&db.name)));
+        charset_name(&db.charset, "character set", &of_db)?;
+        charset_name(&db.collation, "collation", &of_db)?;
         database(m.server.flavor, db, &mut paths)?;
         views.extend(db.views.iter().map(|v| (db.name.as_str(), v.name.as_str())));
     }
@@ -270,7 +271,7 @@ fn table_definition(flavor: Flavor, db: &str, t: &Table) -> Result<(), String> {
         let wanted = encoding_for(flavor, &d.type_word);
         if c.encoding != wanted {
             return Err(format!(
-                "table {}: column '{}' is a {} but its data is encoded as {:?}",
+                "table {}: column '{}' has type {} but its data is encoded as {:?}",
                 this(),
                 c.name,
                 d.type_word,
