@@ -49,10 +49,7 @@ fn main() -> ExitCode {
                 return ExitCode::SUCCESS;
             }
             // One line, whatever the server or a statement put in the message.
-            let message = cli::redact(&format!("{e:#}"), &secrets)
-                .split_whitespace()
-                .collect::<Vec<_>>()
-                .join(" ");
+            let message = one_line(&cli::redact(&format!("{e:#}"), &secrets));
             eprintln!("mysnap: error: {message}");
             ExitCode::from(if e.downcast_ref::<Interrupted>().is_some() {
                 130
@@ -61,6 +58,26 @@ fn main() -> ExitCode {
             })
         }
     }
+}
+
+/// A message on one line, whatever the server, a statement or a name put in it: runs of
+/// whitespace become one space and other control characters (a name may hold an ESC)
+/// are escaped.
+fn one_line(message: &str) -> String {
+    message
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
+        .chars()
+        .flat_map(|c| {
+            let escaped: Vec<char> = if c.is_control() {
+                c.escape_default().collect()
+            } else {
+                vec![c]
+            };
+            escaped
+        })
+        .collect()
 }
 
 /// A usage error: one line, exit status 2 (as clap's own). Help and version print as usual.
@@ -73,7 +90,7 @@ fn usage_error(e: clap::Error, secrets: &[String]) -> ExitCode {
     let rendered = e.render().to_string();
     let first = rendered.lines().next().unwrap_or("invalid arguments");
     let first = first.strip_prefix("error: ").unwrap_or(first);
-    let mut message = cli::redact(first, secrets);
+    let mut message = one_line(&cli::redact(first, secrets));
     if !secrets.is_empty() && message != first {
         message.push_str(" (a value after -p/--password is not shown: give a password attached, -pSECRET or --password=SECRET, or -p alone to be prompted)");
     }

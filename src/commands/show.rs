@@ -74,7 +74,7 @@ pub fn run(args: ShowArgs) -> Result<()> {
             writeln!(
                 out,
                 "  {:<40} {:>8} {:>12} rows {:>12} {:>4} files",
-                t.name,
+                printable(&t.name),
                 t.engine,
                 t.rows,
                 mib(t.raw_bytes),
