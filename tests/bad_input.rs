@@ -69,6 +69,31 @@ fn assert_untouched(dst: &TestServer) {
     assert!(!exists, "the restore touched the target");
 }
 
+/// Sends SIGINT to `child`, which must exit with status 130 within 15 s.
+fn interrupt(child: Running) -> std::process::Output {
+    let status = Command::new("kill")
+        .args(["-INT", &child.pid().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let out = child.finish(Duration::from_secs(15), String::new);
+    assert_eq!(out.status.code(), Some(130), "{out:?}");
+    out
+}
+
+/// A dump of `d` into `DIR/out` held to 100 KB/s, running: `(DIR, out, child)`.
+fn slow_dump(s: &TestServer) -> (TempDir, PathBuf, Running) {
+    let dir = tmp();
+    let out_dir = dir.path().join("out");
+    let a = dump_args(
+        s,
+        &["d"],
+        &out_dir,
+        &["--max-rate", "100K", "--chunk-size", "64K"],
+    );
+    (dir, out_dir, Running::spawn(&a))
+}
+
 fn tmp() -> TempDir {
     tempdir("mysnap-bad-")
 }
@@ -273,27 +298,13 @@ fn restore_of_a_dump_without_manifest_says_it_is_not_finished() {
 fn sigint_during_a_dump_exits_130_removing_its_output_and_leaving_no_session() {
     let s = TestServer::start();
     fill(&s, "d", 2, 2500); // ~1 MB raw
-    let dir = tmp();
-    let out_dir = dir.path().join("out");
-    let a = dump_args(
-        &s,
-        &["d"],
-        &out_dir,
-        &["--max-rate", "100K", "--chunk-size", "64K"],
-    );
-    let mut child = Running::spawn(&a);
+    let (_dir, out_dir, mut child) = slow_dump(&s);
     wait_for_dump_select(&s, &mut child);
     assert!(
         out_dir.join("data").is_dir(),
         "the dump had started writing"
     );
-    let status = Command::new("kill")
-        .args(["-INT", &child.pid().to_string()])
-        .status()
-        .unwrap();
-    assert!(status.success());
-    let out = child.finish(Duration::from_secs(15), String::new);
-    assert_eq!(out.status.code(), Some(130), "{out:?}");
+    let out = interrupt(child);
     one_error_line(&out, &["interrupted", "removed"]);
     // Nothing half-written is left to look like a dump, fill the disk or block a rerun.
     assert!(
@@ -393,15 +404,7 @@ fn a_lost_connection_is_said_as_such_naming_the_server_and_the_output_is_removed
     for kill_server in [false, true] {
         let mut s = TestServer::start();
         fill(&s, "d", 2, 2500); // ~1 MB raw
-        let dir = tmp();
-        let out_dir = dir.path().join("out");
-        let a = dump_args(
-            &s,
-            &["d"],
-            &out_dir,
-            &["--max-rate", "100K", "--chunk-size", "64K"],
-        );
-        let mut child = Running::spawn(&a);
+        let (_dir, out_dir, mut child) = slow_dump(&s);
         let id = wait_for_dump_select(&s, &mut child);
         if kill_server {
             s.kill9();
@@ -436,13 +439,7 @@ fn ctrl_c_during_a_restore_says_how_to_resume() {
         child.assert_running();
         sleep(Duration::from_millis(10));
     }
-    let status = Command::new("kill")
-        .args(["-INT", &child.pid().to_string()])
-        .status()
-        .unwrap();
-    assert!(status.success());
-    let out = child.finish(Duration::from_secs(15), String::new);
-    assert_eq!(out.status.code(), Some(130), "{out:?}");
+    let out = interrupt(child);
     one_error_line(&out, &["interrupted", "--resume"]);
     run_mysnap_ok(&restore_args(&dst, &dump, &["--resume", "-q"]));
     assert_same_data(&src, &dst, &["d"]);

@@ -291,6 +291,17 @@ pub struct Totals {
     pub files: u64,
 }
 
+impl Database {
+    /// Its views, routines, triggers and events, in that order.
+    pub fn stored_objects(&self) -> impl Iterator<Item = &StoredObject> {
+        self.views
+            .iter()
+            .chain(&self.routines)
+            .chain(&self.triggers)
+            .chain(&self.events)
+    }
+}
+
 impl Manifest {
     /// Every data file with its table, in manifest order.
     pub fn data_files(&self) -> impl Iterator<Item = (&Database, &Table, &DataFile)> {

@@ -13,7 +13,7 @@ use std::collections::HashSet;
 
 use super::definition::{self, Expected, ObjectKind};
 use super::layout::DATA_DIR;
-use super::manifest::{ColumnEncoding, Database, Manifest, StoredObject, Table};
+use super::manifest::{ColumnEncoding, Database, Manifest, Sequence, StoredObject, Table};
 use crate::connect::Flavor;
 
 /// The longest identifier MySQL and MariaDB accept, in characters.
@@ -56,13 +56,7 @@ pub fn definitions(m: &Manifest) -> Result<(), String> {
             table_definition(m.server.flavor, &db.name, t)?;
         }
         for s in &db.sequences {
-            let expected = expect(ObjectKind::Sequence, &db.name, &s.name, None);
-            definition::check(&s.create_sql, &expected).map_err(|e| {
-                format!(
-                    "the definition of sequence {} {e}",
-                    shown(&db.name, &s.name)
-                )
-            })?;
+            sequence_definition(&db.name, s)?;
         }
         for (list, kinds) in object_lists(db) {
             for o in list {
@@ -106,13 +100,7 @@ fn database(flavor: Flavor, db: &Database, paths: &mut HashSet<String>) -> Resul
                 shown(&db.name, &s.name)
             ));
         }
-        let expected = expect(ObjectKind::Sequence, &db.name, &s.name, None);
-        definition::check(&s.create_sql, &expected).map_err(|e| {
-            format!(
-                "the definition of sequence {} {e}",
-                shown(&db.name, &s.name)
-            )
-        })?;
+        sequence_definition(&db.name, s)?;
     }
     for v in &db.views {
         if !relations.insert(v.name.as_str()) {
@@ -140,6 +128,12 @@ fn database(flavor: Flavor, db: &Database, paths: &mut HashSet<String>) -> Resul
         }
     }
     Ok(())
+}
+
+fn sequence_definition(db: &str, s: &Sequence) -> Result<(), String> {
+    let expected = expect(ObjectKind::Sequence, db, &s.name, None);
+    definition::check(&s.create_sql, &expected)
+        .map_err(|e| format!("the definition of sequence {} {e}", shown(db, &s.name)))
 }
 
 fn stored_object(db: &Database, o: &StoredObject, kinds: &[&str]) -> Result<(), String> {

@@ -73,13 +73,7 @@ pub async fn check_known_names(conn: &mut Conn, manifest: &Manifest) -> Result<(
         if unknown(&collations, &db.collation) {
             return Err(unknown_name("collation", &db.collation, &of_db()));
         }
-        for o in db
-            .views
-            .iter()
-            .chain(&db.routines)
-            .chain(&db.triggers)
-            .chain(&db.events)
-        {
+        for o in db.stored_objects() {
             let what = || format!("{} {}", o.kind.to_lowercase(), qualified(&db.name, &o.name));
             if unknown(&charsets, &o.character_set_client) {
                 return Err(unknown_name(
@@ -120,13 +114,7 @@ fn dump_objects(manifest: &Manifest) -> Vec<(String, String, String)> {
                 .iter()
                 .map(|s| ("TABLE".into(), d(), s.name.clone())),
         );
-        for o in db
-            .views
-            .iter()
-            .chain(&db.routines)
-            .chain(&db.triggers)
-            .chain(&db.events)
-        {
+        for o in db.stored_objects() {
             out.push((o.kind.clone(), d(), o.name.clone()));
         }
     }
