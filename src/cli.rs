@@ -144,6 +144,10 @@ pub struct RestoreArgs {
     /// (what it created stays on the target; add --existing=drop to replace it).
     #[arg(long, conflicts_with = "resume")]
     pub restart: bool,
+    /// Refuse the dump unless its manifest's sha256 is this one (as `dump` printed it;
+    /// kept apart from the dump, it shows the manifest was not changed since).
+    #[arg(long, value_name = "HEX", value_parser = parse_sha256)]
+    pub manifest_sha256: Option<String>,
     /// Restore only objects whose `db.name` matches this glob (repeatable; * and ?).
     #[arg(long)]
     pub include: Vec<String>,
@@ -213,6 +217,15 @@ pub fn possible_secrets(args: &[OsString]) -> Vec<String> {
         .chain(attached.filter(|v| v.len() >= 4))
         .map(str::to_owned)
         .collect()
+}
+
+/// 64 hex digits.
+fn parse_sha256(s: &str) -> Result<String, String> {
+    if s.len() == 64 && s.bytes().all(|b| b.is_ascii_hexdigit()) {
+        Ok(s.to_ascii_lowercase())
+    } else {
+        Err("must be 64 hex digits, as dump and show print it".into())
+    }
 }
 
 /// `--threads`: 1 to `dump::MAX_THREADS` sessions.

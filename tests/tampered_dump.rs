@@ -422,10 +422,39 @@ fn an_inconsistent_manifest_is_refused_before_the_target_is_touched() {
 }
 
 #[test]
+fn a_consistent_rewrite_is_caught_by_the_digest_kept_apart() {
+    let f = fixture();
+    // A rewrite that keeps every rule: only the digest the dump printed can tell.
+    let (_, original) = sha256_of(&f.dump.join("manifest.json"));
+    let rewritten = f.tampered("rewritten", |m, _| {
+        let t = table(m, "t1");
+        let sql = t["create_sql"].as_str().unwrap().to_string();
+        t["create_sql"] = json!(format!("{sql} COMMENT='rewritten'"));
+    });
+    let out = run_mysnap(&restore_args(
+        &f.target,
+        &rewritten,
+        &["--manifest-sha256", &original],
+    ));
+    one_error_line(&out, &["--manifest-sha256", &original]);
+    f.assert_untouched();
+}
+
+#[test]
 fn the_untampered_copy_restores() {
     let f = fixture();
     let copy = f.tampered("as-is", |_, _| {});
-    run_mysnap_ok(&restore_args(&f.target, &copy, &["--progress", "none"]));
+    let (_, digest) = sha256_of(&copy.join("manifest.json"));
+    let shown = support::stdout(&run_mysnap_ok(&["show", copy.to_str().unwrap()]));
+    assert!(
+        shown.contains(&digest),
+        "show prints the manifest's sha256: {shown}"
+    );
+    run_mysnap_ok(&restore_args(
+        &f.target,
+        &copy,
+        &["--progress", "none", "--manifest-sha256", &digest],
+    ));
     assert_eq!(f.target.query_value("SELECT COUNT(*) FROM d.t1"), "50");
     assert_eq!(f.target.query_value("SELECT COUNT(*) FROM d.t2"), "5");
 }

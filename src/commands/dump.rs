@@ -41,9 +41,10 @@ pub async fn run(args: DumpArgs) -> Result<()> {
         display,
         super::interval(args.progress_interval)?,
     ));
-    let m = dump::run(&connector, &options, progress)
+    let dumped = dump::run(&connector, &options, progress)
         .await
         .map_err(|e| super::name_server(e, &connector))?;
+    let m = &dumped.manifest;
     if args.quiet {
         return Ok(());
     }
@@ -82,5 +83,9 @@ pub async fn run(args: DumpArgs) -> Result<()> {
     for note in &m.consistency.notes {
         println!("note: {note}");
     }
+    println!(
+        "manifest sha256: {} (keep it apart from the dump; restore --manifest-sha256 checks it)",
+        dumped.manifest_sha256
+    );
     Ok(())
 }

@@ -25,6 +25,7 @@ pub async fn run(args: RestoreArgs) -> Result<()> {
         defer_indexes: !args.keep_indexes,
         resume: args.resume,
         restart: args.restart,
+        manifest_sha256: args.manifest_sha256.clone(),
         selection: Selection::parse(&args.include, &args.exclude, &args.rename)?,
     };
     // Every check that needs no server runs before a connection is opened.

@@ -10,7 +10,7 @@ use crate::cli::ShowArgs;
 
 /// Prints a dump's manifest, as JSON or as a summary.
 pub fn run(args: ShowArgs) -> Result<()> {
-    let m = Manifest::read(&args.dir)?;
+    let (m, digest) = Manifest::read_with_digest(&args.dir)?;
     let mut out = std::io::stdout().lock();
     if args.json {
         serde_json::to_writer_pretty(&mut out, &m)?;
@@ -18,6 +18,7 @@ pub fn run(args: ShowArgs) -> Result<()> {
         return Ok(());
     }
     writeln!(out, "dump:        {}", args.dir.display())?;
+    writeln!(out, "manifest:    sha256 {digest}")?;
     writeln!(
         out,
         "taken:       {} (finished {}, {:.1} s)",

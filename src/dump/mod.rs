@@ -185,12 +185,12 @@ pub fn session_init(flavor: Flavor) -> Vec<String> {
 /// Times the dump's start is tried when DDL changes a table while it starts.
 const START_ATTEMPTS: u32 = 3;
 
-/// Takes a consistent dump and writes its manifest last. Returns the manifest.
+/// Takes a consistent dump and writes its manifest last.
 pub async fn run(
     connector: &Connector,
     options: &DumpOptions,
     progress: Arc<dyn Progress>,
-) -> Result<Manifest> {
+) -> Result<Dumped> {
     options.validate()?;
     let started = Instant::now();
     let mut meta = connector.connect(&[]).await?;
@@ -326,13 +326,25 @@ pub async fn run(
     // The data files and their renames must be durable before the manifest names them.
     syncer.finish()?;
     crate::format::manifest::sync_dir(&options.output.join(DATA_DIR))?;
-    manifest.write_atomic(&options.output)?;
+    let manifest_sha256 = manifest.write_atomic(&options.output)?;
     output.finished = true;
     tracing::debug!(
         ms = started.elapsed().as_millis() as u64,
         "manifest written"
     );
-    Ok(manifest)
+    Ok(Dumped {
+        manifest,
+        manifest_sha256,
+    })
+}
+
+/// A finished dump.
+#[derive(Debug, Clone)]
+pub struct Dumped {
+    /// Its manifest.
+    pub manifest: Manifest,
+    /// The sha256 of `manifest.json` as written, to keep apart from the dump.
+    pub manifest_sha256: String,
 }
 
 /// The dump's consistent start: the tables listed, the snapshot open, the

@@ -314,7 +314,7 @@ impl Manifest {
 
     /// Writes `manifest.json` atomically: a temporary file in the same directory, fsync,
     /// rename, fsync of the directory.
-    pub fn write_atomic(&self, dir: &Path) -> Result<()> {
+    pub fn write_atomic(&self, dir: &Path) -> Result<String> {
         let json = serde_json::to_vec_pretty(self)
             .map_err(|e| Error::Dump(format!("cannot encode the manifest: {e}")))?;
         let mut tmp = tempfile::Builder::new()
@@ -328,11 +328,20 @@ impl Manifest {
         tmp.as_file().sync_all().at(tmp.path())?;
         let path = dir.join(MANIFEST);
         tmp.persist(&path).map_err(|e| Error::io(&path, e.error))?;
-        sync_dir(dir)
+        sync_dir(dir)?;
+        let mut bytes = json;
+        bytes.push(b'\n');
+        Ok(digest(&bytes))
     }
 
     /// Reads and checks the manifest of a dump directory.
     pub fn read(dir: &Path) -> Result<Self> {
+        Ok(Self::read_with_digest(dir)?.0)
+    }
+
+    /// Reads and checks the manifest of a dump directory, with the sha256 of its exact
+    /// bytes (read once: what is checked is what is hashed).
+    pub fn read_with_digest(dir: &Path) -> Result<(Self, String)> {
         if !dir.is_dir() {
             return Err(Error::Dump(format!(
                 "{}: no such dump directory",
@@ -350,7 +359,9 @@ impl Manifest {
             }
             Err(e) => return Err(Error::io(&path, e)),
         };
-        Self::parse(&bytes).map_err(|e| Error::Dump(format!("{}: {e}", path.display())))
+        let manifest =
+            Self::parse(&bytes).map_err(|e| Error::Dump(format!("{}: {e}", path.display())))?;
+        Ok((manifest, digest(&bytes)))
     }
 
     /// Parses manifest bytes, refusing other formats and newer versions.
@@ -377,6 +388,13 @@ impl Manifest {
             .map_err(|e| format!("damaged or altered manifest: {e}"))?;
         Ok(manifest)
     }
+}
+
+/// The sha256 of a manifest's bytes, lower-case hex: what `dump` and `show` print, so that
+/// an operator can keep it apart from the dump and `restore --manifest-sha256` can check it.
+pub fn digest(bytes: &[u8]) -> String {
+    use sha2::Digest;
+    hex::encode(sha2::Sha256::digest(bytes))
 }
 
 /// fsyncs a directory so that a rename in it is durable.

@@ -29,15 +29,14 @@ pub struct Journal {
 }
 
 impl Journal {
-    /// The journal of restoring this manifest (its exact bytes) with this selection.
-    pub fn new(manifest_bytes: &[u8], selection: &str) -> Self {
+    /// The journal of restoring the manifest of this sha256 with this selection.
+    pub fn new(manifest_sha256: &str, selection: &str) -> Self {
         let mut h = Sha256::new();
-        h.update(manifest_bytes);
-        let dump_id = hex::encode(h.clone().finalize());
+        h.update(manifest_sha256.as_bytes());
         h.update(selection.as_bytes());
         Journal {
             restore_id: hex::encode(h.finalize()),
-            dump_id,
+            dump_id: manifest_sha256.to_string(),
         }
     }
 

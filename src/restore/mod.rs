@@ -79,6 +79,9 @@ pub struct RestoreOptions {
     /// Discard the record of an interrupted restore of this dump on the target and start
     /// over (what it created stays, unless `existing` is `Drop`).
     pub restart: bool,
+    /// The sha256 the dump printed for its manifest, kept apart from the dump: the
+    /// restore refuses a manifest with another.
+    pub manifest_sha256: Option<String>,
     /// What to restore and under which names.
     pub selection: Selection,
 }
@@ -126,7 +129,15 @@ pub fn prepare(options: &RestoreOptions) -> Result<Prepared> {
                 .into(),
         ));
     }
-    let original = Manifest::read(&options.dir)?;
+    let (original, digest) = Manifest::read_with_digest(&options.dir)?;
+    if let Some(expected) = &options.manifest_sha256 {
+        if !expected.eq_ignore_ascii_case(&digest) {
+            return Err(Error::Dump(format!(
+                "{}: sha256 {digest} is not the {expected} given with --manifest-sha256; the manifest changed since the dump printed its digest",
+                options.dir.join(MANIFEST).display()
+            )));
+        }
+    }
     check_data_directory(&options.dir, &original)?;
     let manifest = if options.selection.is_everything() {
         original
@@ -157,10 +168,8 @@ pub fn prepare(options: &RestoreOptions) -> Result<Prepared> {
             )));
         }
     }
-    let bytes = std::fs::read(options.dir.join(MANIFEST))
-        .map_err(|e| Error::io(options.dir.join(MANIFEST), e))?;
     Ok(Prepared {
-        journal: Journal::new(&bytes, &options.selection.fingerprint()),
+        journal: Journal::new(&digest, &options.selection.fingerprint()),
         manifest: Arc::new(manifest),
     })
 }

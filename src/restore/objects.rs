@@ -31,14 +31,20 @@ pub async fn create_all(conn: &mut Conn, manifest: &Manifest, replace: bool) -> 
 async fn enter_context(conn: &mut Conn, db: &Database, o: &StoredObject) -> Result<()> {
     run_sql(conn, &format!("USE {}", ident(&db.name))).await?;
     let mut sets = vec![
-        format!("character_set_client = {}", o.character_set_client),
-        format!("collation_connection = {}", o.collation_connection),
+        format!(
+            "character_set_client = {}",
+            crate::sql::string(&o.character_set_client)
+        ),
+        format!(
+            "collation_connection = {}",
+            crate::sql::string(&o.collation_connection)
+        ),
     ];
     if let Some(mode) = &o.sql_mode {
         sets.push(format!("sql_mode = {}", crate::sql::string(mode)));
     }
     if let Some(c) = &o.database_collation {
-        sets.push(format!("collation_database = {c}"));
+        sets.push(format!("collation_database = {}", crate::sql::string(c)));
     }
     if let Some(tz) = &o.time_zone {
         sets.push(format!("time_zone = {}", crate::sql::string(tz)));

@@ -203,10 +203,11 @@ pub async fn create(
 ) -> Result<Created> {
     let keep_existing = resume || policy == Existing::Append;
     for db in &manifest.databases {
+        // Plain words, checked as the manifest was read and against the target's lists.
         run_sql(
             conn,
             &format!(
-                "CREATE DATABASE IF NOT EXISTS {} CHARACTER SET {} COLLATE {}",
+                "CREATE DATABASE IF NOT EXISTS {} CHARACTER SET '{}' COLLATE '{}'",
                 ident(&db.name),
                 db.charset,
                 db.collation
@@ -227,7 +228,11 @@ pub async fn create(
             })
             .await?;
             if !s.next_value.is_empty() {
-                run_sql(conn, &format!("DO SETVAL({q}, {}, 0)", s.next_value)).await?;
+                // Checked to be an integer when the manifest was read; written as one.
+                let next: i128 = s.next_value.parse().map_err(|_| {
+                    Error::Dump(format!("sequence {q}: next value is not a number"))
+                })?;
+                run_sql(conn, &format!("DO SETVAL({q}, {next}, 0)")).await?;
             }
         }
     }
