@@ -70,9 +70,27 @@ pub struct DumpArgs {
     /// Connection.
     #[command(flatten)]
     pub connection: ConnectionArgs,
-    /// Database to dump (repeat for more).
-    #[arg(short = 'B', long = "database", required = true)]
+    /// Database to dump: `-B a -B b` or `-B a b`. Without any, the whole server is
+    /// dumped, as with --all-databases.
+    #[arg(short = 'B', long = "database", num_args = 1.., action = ArgAction::Append)]
     pub databases: Vec<String>,
+    /// Every database but the server's own (mysql, information_schema,
+    /// performance_schema, sys), and the accounts: the default when no --database is given.
+    #[arg(short = 'A', long, conflicts_with = "databases")]
+    pub all_databases: bool,
+    /// Dump only tables and objects whose `db.name` matches this glob (repeatable; * ? [..];
+    /// quote a name holding a dot with backticks).
+    #[arg(long, value_name = "GLOB")]
+    pub include: Vec<String>,
+    /// Leave out tables and objects whose `db.name` matches this glob (repeatable).
+    #[arg(long, value_name = "GLOB")]
+    pub exclude: Vec<String>,
+    /// Dump the accounts (users, roles, their grants) too: the default for a whole-server dump.
+    #[arg(long, overrides_with = "no_users")]
+    pub users: bool,
+    /// Leave the accounts out of a whole-server dump.
+    #[arg(long)]
+    pub no_users: bool,
     /// New (or empty) directory to write the dump into.
     #[arg(short = 'o', long)]
     pub output: PathBuf,
@@ -104,15 +122,79 @@ pub struct DumpArgs {
     /// (its process list, checked every second).
     #[arg(long, value_name = "N")]
     pub busy_threads: Option<u64>,
-    /// Progress display: auto, bar, lines, json or none.
-    #[arg(long, default_value = "auto")]
-    pub progress: String,
+    /// Progress display on stderr.
+    #[arg(long, value_enum, default_value_t = ProgressArg::Auto)]
+    pub progress: ProgressArg,
     /// Seconds between progress lines (lines: 10, json: 2).
     #[arg(long, value_name = "SECONDS")]
     pub progress_interval: Option<f64>,
     /// Only errors on stderr.
     #[arg(short = 'q', long)]
     pub quiet: bool,
+}
+
+/// `--progress`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ProgressArg {
+    /// A bar on a terminal, else lines.
+    Auto,
+    /// A bar.
+    Bar,
+    /// A line every 10 s.
+    Lines,
+    /// A JSON object per line every 2 s.
+    Json,
+    /// No progress; notes and warnings still print.
+    None,
+}
+
+impl ProgressArg {
+    /// The front end to build, `-q` winning.
+    pub fn display(self, quiet: bool) -> mysnap::progress::Display {
+        use mysnap::progress::Display;
+        match (quiet, self) {
+            (true, _) => Display::Quiet,
+            (_, ProgressArg::Auto) => Display::Auto,
+            (_, ProgressArg::Bar) => Display::Bars,
+            (_, ProgressArg::Lines) => Display::Lines,
+            (_, ProgressArg::Json) => Display::Json,
+            (_, ProgressArg::None) => Display::NotesOnly,
+        }
+    }
+}
+
+/// `--existing`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ExistingArg {
+    /// Refuse to start when an object of the dump exists.
+    Fail,
+    /// Replace the dump's objects; keep what the dump does not hold.
+    Drop,
+    /// Drop each database the dump restores, then restore it whole.
+    DropDatabase,
+    /// Load rows into existing tables.
+    Append,
+}
+
+impl From<ExistingArg> for mysnap::restore::Existing {
+    fn from(a: ExistingArg) -> Self {
+        use mysnap::restore::Existing;
+        match a {
+            ExistingArg::Fail => Existing::Fail,
+            ExistingArg::Drop => Existing::Drop,
+            ExistingArg::DropDatabase => Existing::DropDatabase,
+            ExistingArg::Append => Existing::Append,
+        }
+    }
+}
+
+/// `--definer`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum DefinerArg {
+    /// The definers the dump recorded.
+    Keep,
+    /// The account the restore connects as (DEFINER=CURRENT_USER).
+    Current,
 }
 
 /// `mysnap restore`.
@@ -126,9 +208,19 @@ pub struct RestoreArgs {
     /// Loader sessions.
     #[arg(short = 't', long, default_value_t = 4, value_parser = parse_threads)]
     pub threads: usize,
-    /// What to do with objects that already exist on the target: fail, drop or append.
-    #[arg(long, default_value = "fail")]
-    pub existing: String,
+    /// What to do with objects that already exist on the target: fail; drop (replace
+    /// the dump's objects, keep the rest); drop-database (drop each restored database
+    /// first, so that it is exactly the snapshot); append (load rows into existing tables).
+    #[arg(long, value_enum, default_value_t = ExistingArg::Fail)]
+    pub existing: ExistingArg,
+    /// Create the dump's accounts (users, roles, grants): never the account the restore
+    /// connects as; an account that exists is skipped unless --existing=drop.
+    #[arg(long)]
+    pub users: bool,
+    /// DEFINER of views, routines, triggers and events: keep the dump's, or make it the
+    /// restoring account (for targets where the original definers do not exist).
+    #[arg(long, value_enum, default_value_t = DefinerArg::Keep)]
+    pub definer: DefinerArg,
     /// Do not write the restore to the target's binary log (replicas will not see it).
     #[arg(long)]
     pub skip_binlog: bool,
@@ -161,9 +253,9 @@ pub struct RestoreArgs {
     /// Print what would be restored and how long it should take; change nothing.
     #[arg(long)]
     pub dry_run: bool,
-    /// Progress display: auto, bar, lines, json or none.
-    #[arg(long, default_value = "auto")]
-    pub progress: String,
+    /// Progress display on stderr.
+    #[arg(long, value_enum, default_value_t = ProgressArg::Auto)]
+    pub progress: ProgressArg,
     /// Seconds between progress lines (lines: 10, json: 2).
     #[arg(long, value_name = "SECONDS")]
     pub progress_interval: Option<f64>,
@@ -178,8 +270,12 @@ pub struct ShowArgs {
     /// The dump directory.
     pub dir: PathBuf,
     /// Print the manifest as JSON.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "sql")]
     pub json: bool,
+    /// Print the definitions as a SQL script (schema only: databases, sequences, tables,
+    /// routines, views, triggers, events), as a restore creates them.
+    #[arg(long)]
+    pub sql: bool,
 }
 
 /// Rewrites the mysql client's `-pSECRET` and `-p` into `--password=SECRET` and

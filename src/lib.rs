@@ -8,11 +8,14 @@
 //! - [`restore`] verifies a dump and loads it back;
 //! - [`format`] is the on-disk format, independent of any connection.
 
+pub mod accounts;
 pub mod catalog;
 pub mod connect;
 pub mod dump;
 pub mod error;
+pub mod filter;
 pub mod format;
+pub mod optionfile;
 pub mod plan;
 pub mod progress;
 pub mod restore;

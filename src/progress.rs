@@ -49,7 +49,9 @@ pub enum Display {
     Lines,
     /// A JSON object per line every 2 s on stderr.
     Json,
-    /// Nothing.
+    /// No progress, but notes and warnings (`--progress none`).
+    NotesOnly,
+    /// Nothing but errors (`-q`).
     Quiet,
 }
 
@@ -61,7 +63,8 @@ impl std::str::FromStr for Display {
             "bar" | "bars" => Ok(Display::Bars),
             "lines" | "log" => Ok(Display::Lines),
             "json" => Ok(Display::Json),
-            "none" | "quiet" => Ok(Display::Quiet),
+            "none" => Ok(Display::NotesOnly),
+            "quiet" => Ok(Display::Quiet),
             _ => Err(crate::Error::Invalid(format!(
                 "unknown --progress '{s}': use auto, bar, lines, json or none"
             ))),
@@ -74,6 +77,7 @@ impl std::str::FromStr for Display {
 pub fn for_stderr(display: Display, every: Option<Duration>) -> Box<dyn Progress> {
     match display {
         Display::Quiet => Box::new(Silent),
+        Display::NotesOnly => Box::new(NotesOnly),
         Display::Bars => Box::new(Bars::new()),
         Display::Auto if std::io::stderr().is_terminal() => Box::new(Bars::new()),
         Display::Auto | Display::Lines => Box::new(Periodic::new(
@@ -82,6 +86,19 @@ pub fn for_stderr(display: Display, every: Option<Duration>) -> Box<dyn Progress
         )),
         Display::Json => Box::new(Periodic::new(every.unwrap_or(Duration::from_secs(2)), true)),
     }
+}
+
+/// Prints notes and warnings, nothing of the progress.
+pub struct NotesOnly;
+
+impl Progress for NotesOnly {
+    fn begin(&self, _: &str, _: u64, _: u64, _: u64) {}
+    fn advance(&self, _: u64, _: u64) {}
+    fn table_done(&self) {}
+    fn note(&self, line: &str) {
+        eprintln!("{line}");
+    }
+    fn end(&self) {}
 }
 
 /// Reports nothing.

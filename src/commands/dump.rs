@@ -5,7 +5,7 @@ use std::sync::Arc;
 use anyhow::{anyhow, Result};
 use mysnap::dump::{self, DumpOptions};
 use mysnap::format::Codec;
-use mysnap::progress::{self, Display};
+use mysnap::progress;
 
 use super::{connector, mib};
 use crate::cli::{parse_size, DumpArgs};
@@ -13,8 +13,17 @@ use crate::cli::{parse_size, DumpArgs};
 /// Validates the flags, runs the dump, prints a summary.
 pub async fn run(args: DumpArgs) -> Result<()> {
     let codec: Codec = args.compress.parse()?;
+    let whole_server = args.databases.is_empty();
     let options = DumpOptions {
         databases: args.databases.clone(),
+        filter: mysnap::filter::Filter::parse(&args.include, &args.exclude)?,
+        patterns: (args.include.clone(), args.exclude.clone()),
+        users: if args.no_users {
+            false
+        } else {
+            args.users || whole_server
+        },
+        all_databases: whole_server,
         output: args.output.clone(),
         threads: args.threads,
         codec,
@@ -32,11 +41,7 @@ pub async fn run(args: DumpArgs) -> Result<()> {
     };
     options.validate()?;
     let connector = connector(&args.connection)?;
-    let display = if args.quiet {
-        Display::Quiet
-    } else {
-        Display::Auto
-    };
+    let display = args.progress.display(args.quiet);
     let progress: Arc<dyn progress::Progress> = Arc::from(progress::for_stderr(
         display,
         super::interval(args.progress_interval)?,

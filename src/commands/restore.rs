@@ -3,33 +3,35 @@
 use std::sync::Arc;
 
 use anyhow::Result;
-use mysnap::progress::{self, Display};
-use mysnap::restore::{self, select::Selection, Existing, RestoreOptions};
+use mysnap::progress;
+use mysnap::restore::{self, select::Selection, RestoreOptions};
 
 use super::{connector, mib};
 use crate::cli::RestoreArgs;
 
 /// Validates the flags, runs the restore (or plans it), prints a summary.
 pub async fn run(args: RestoreArgs) -> Result<()> {
-    let existing: Existing = args.existing.parse()?;
-    let display: Display = if args.quiet {
-        Display::Quiet
-    } else {
-        args.progress.parse()?
-    };
+    let display = args.progress.display(args.quiet);
     let options = RestoreOptions {
         dir: args.dir.clone(),
         threads: args.threads,
-        existing,
+        existing: args.existing.into(),
         write_binlog: !args.skip_binlog,
         defer_indexes: !args.keep_indexes,
         resume: args.resume,
         restart: args.restart,
         manifest_sha256: args.manifest_sha256.clone(),
+        users: args.users,
+        definer_current: args.definer == crate::cli::DefinerArg::Current,
         selection: Selection::parse(&args.include, &args.exclude, &args.rename)?,
     };
     // Every check that needs no server runs before a connection is opened.
     let prepared = restore::prepare(&options)?;
+    if !args.quiet {
+        for w in &prepared.warnings {
+            eprintln!("warning: {w}");
+        }
+    }
     let connector = connector(&args.connection)?;
     if args.dry_run {
         return print_plan(restore::dry_run(&connector, &options, prepared).await?);
@@ -58,6 +60,23 @@ pub async fn run(args: RestoreArgs) -> Result<()> {
             s.seconds,
             args.dir.display()
         );
+        if let Some(a) = &s.accounts {
+            println!(
+                "accounts: {} created{}",
+                a.created.len(),
+                if a.created.is_empty() {
+                    String::new()
+                } else {
+                    format!(" ({})", a.created.join(", "))
+                }
+            );
+            for (name, why) in &a.skipped {
+                println!("account {name} skipped: {why}");
+            }
+            for (name, why) in &a.grants_skipped {
+                println!("a grant to {name} skipped: {why}");
+            }
+        }
     }
     Ok(())
 }

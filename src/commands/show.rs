@@ -17,6 +17,10 @@ pub fn run(args: ShowArgs) -> Result<()> {
         writeln!(out)?;
         return Ok(());
     }
+    if args.sql {
+        out.write_all(&mysnap::format::script::schema_sql(&m))?;
+        return Ok(());
+    }
     writeln!(out, "dump:        {}", args.dir.display())?;
     writeln!(out, "manifest:    sha256 {digest}")?;
     writeln!(

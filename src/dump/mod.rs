@@ -15,8 +15,10 @@ use tokio::task::JoinSet;
 use crate::catalog::{self, TableInfo};
 use crate::connect::{Connector, Flavor, ServerInfo};
 use crate::error::{Error, IoContext, Result, SqlContext};
+use crate::filter::Filter;
 use crate::format::chunkfile::FileSyncer;
 use crate::format::layout::{self, DATA_DIR, MANIFEST};
+use crate::format::manifest::StoredObject;
 use crate::format::manifest::{
     Consistency, DataFile, Database, DumpOptionsRecord, Manifest, ObjectName, PointInTime,
     SessionSettings, Table, Tool, Totals, FORMAT_NAME, FORMAT_VERSION,
@@ -31,8 +33,17 @@ use worker::{dump_batch, Job, RateLimit, WorkerContext};
 /// What to dump and how.
 #[derive(Debug, Clone)]
 pub struct DumpOptions {
-    /// Databases to dump.
+    /// Databases to dump; empty means every database of the server (but its own
+    /// `mysql`, `information_schema`, `performance_schema` and `sys`).
     pub databases: Vec<String>,
+    /// Which tables and objects of those databases (`--include`/`--exclude`).
+    pub filter: Filter,
+    /// The patterns `filter` was made from, for the manifest.
+    pub patterns: (Vec<String>, Vec<String>),
+    /// Dump the accounts (users, roles, grants) too.
+    pub users: bool,
+    /// Whether `databases` was resolved from "every database" (set by `run`).
+    pub all_databases: bool,
     /// A new (or empty) directory to write into.
     pub output: PathBuf,
     /// Sessions reading in parallel.
@@ -56,9 +67,6 @@ pub struct DumpOptions {
 impl DumpOptions {
     /// Checks the options before any connection is opened.
     pub fn validate(&self) -> Result<()> {
-        if self.databases.is_empty() {
-            return Err(Error::Invalid("name at least one --database".into()));
-        }
         if !(1..=MAX_THREADS).contains(&self.threads) {
             return Err(Error::Invalid(format!(
                 "--threads {} is out of range: use 1 to {MAX_THREADS}",
@@ -199,13 +207,12 @@ pub async fn run(
     for stmt in &init {
         meta.query_drop(stmt.as_str()).await.ctx(|| stmt.clone())?;
     }
-    let missing = catalog::missing_databases(&mut meta, &options.databases).await?;
-    if let Some(db) = missing.first() {
-        return Err(Error::Invalid(format!(
-            "unknown database '{db}' on {}",
-            connector.options().describe()
-        )));
-    }
+    let resolved = DumpOptions {
+        databases: resolve_databases(&mut meta, options, connector).await?,
+        all_databases: options.databases.is_empty(),
+        ..options.clone()
+    };
+    let options = &resolved;
     let mut output = create_output_dir(&options.output)?;
     let syncer = FileSyncer::start();
     let ctx = Arc::new(WorkerContext {
@@ -268,8 +275,16 @@ pub async fn run(
         &tables,
         definitions,
         flavor,
+        &options.filter,
     )
     .await?;
+    // Accounts are not in the read view: they are read as they are just after it opened,
+    // as views and routines are.
+    let (accounts, account_notes) = if options.users {
+        crate::accounts::read(coordinator, flavor).await?
+    } else {
+        (Vec::new(), Vec::new())
+    };
     tracing::debug!(
         ms = started.elapsed().as_millis() as u64,
         "definitions read"
@@ -308,11 +323,16 @@ pub async fn run(
         sessions: options.threads as u32,
         nontransactional_consistent: nontransactional.is_empty() || lock_needed,
         nontransactional_tables: nontransactional,
-        notes: snapshot.notes.clone(),
+        notes: snapshot
+            .notes
+            .iter()
+            .cloned()
+            .chain(account_notes)
+            .collect(),
     };
     let binlog = snapshot.coordinates.clone();
     snapshot.close().await?;
-    let manifest = build_manifest(
+    let mut manifest = build_manifest(
         connector,
         options,
         server,
@@ -323,6 +343,7 @@ pub async fn run(
         snapshot_time,
         started,
     );
+    manifest.accounts = accounts;
     // The data files and their renames must be durable before the manifest names them.
     syncer.finish()?;
     crate::format::manifest::sync_dir(&options.output.join(DATA_DIR))?;
@@ -373,6 +394,7 @@ async fn start(
     for db in &options.databases {
         tables.extend(catalog::list_tables(meta, db).await?);
     }
+    tables.retain(|t| options.filter.wants(&t.database, &t.name));
     tracing::debug!(ms = started.elapsed().as_millis() as u64, "catalog read");
     let lock_needed = options.lock_nontransactional && tables.iter().any(|t| !t.transactional);
     let snapshot_time = SystemTime::now();
@@ -437,7 +459,7 @@ async fn start(
         "tables locked in the snapshot"
     );
     // DDL waits now; what it did before the locks must not be what the data is read with.
-    check_unaltered(&mut sessions[0], &options.databases, &tables).await?;
+    check_unaltered(&mut sessions[0], options, &tables).await?;
     Ok(Start {
         tables,
         snapshot,
@@ -507,13 +529,15 @@ fn clear_dir(dir: &Path) -> Result<()> {
 /// that did not exist in the snapshot's state.
 async fn check_unaltered(
     conn: &mut Conn,
-    databases: &[String],
+    options: &DumpOptions,
     listed: &[TableInfo],
 ) -> Result<()> {
     let mut now: HashMap<(String, String), TableInfo> = HashMap::new();
-    for db in databases {
+    for db in &options.databases {
         for t in catalog::list_tables(conn, db).await? {
-            now.insert((t.database.clone(), t.name.clone()), t);
+            if options.filter.wants(&t.database, &t.name) {
+                now.insert((t.database.clone(), t.name.clone()), t);
+            }
         }
     }
     for t in listed {
@@ -537,6 +561,48 @@ async fn check_unaltered(
     }
     Ok(())
 }
+
+/// The databases to dump: those named (which must exist), or every database of the
+/// server but its own and mysnap's restore journal; in either case only those the filter
+/// can select from.
+async fn resolve_databases(
+    meta: &mut Conn,
+    options: &DumpOptions,
+    connector: &Connector,
+) -> Result<Vec<String>> {
+    let names = if options.databases.is_empty() {
+        let all: Vec<String> = meta
+            .query("SELECT SCHEMA_NAME FROM information_schema.SCHEMATA ORDER BY SCHEMA_NAME")
+            .await
+            .ctx(|| "listing databases".into())?;
+        all.into_iter()
+            .filter(|d| !NOT_DUMPED.iter().any(|s| s.eq_ignore_ascii_case(d)))
+            .collect()
+    } else {
+        let missing = catalog::missing_databases(meta, &options.databases).await?;
+        if let Some(db) = missing.first() {
+            return Err(Error::Invalid(format!(
+                "unknown database '{db}' on {}",
+                connector.options().describe()
+            )));
+        }
+        options.databases.clone()
+    };
+    Ok(names
+        .into_iter()
+        .filter(|d| options.filter.may_want_database(d))
+        .collect())
+}
+
+/// Databases a whole-instance dump leaves out: the server's own (its accounts are dumped
+/// as statements instead) and the one holding mysnap's restore journal.
+const NOT_DUMPED: &[&str] = &[
+    "mysql",
+    "information_schema",
+    "performance_schema",
+    "sys",
+    crate::restore::journal::SCHEMA,
+];
 
 /// Polls the process list every second on a session of its own and raises `busy` while
 /// the server runs more than `limit` statements besides the dump's, so that workers
@@ -695,6 +761,7 @@ async fn read_definitions(
     // `SHOW CREATE TABLE` of each of `tables`, in the same order.
     mut definitions: Vec<String>,
     flavor: Flavor,
+    filter: &Filter,
 ) -> Result<Vec<Database>> {
     let mut out = Vec::new();
     for db in names {
@@ -718,21 +785,33 @@ async fn read_definitions(
                 files: Vec::new(),
             });
         }
+        let wanted = |o: &StoredObject| filter.wants(db, &o.name);
+        let mut sequences = if flavor == Flavor::Mariadb {
+            catalog::sequences(conn, db).await?
+        } else {
+            Vec::new()
+        };
+        sequences.retain(|s| filter.wants(db, &s.name));
+        let mut views = catalog::views(conn, db).await?;
+        views.retain(wanted);
+        let mut routines = catalog::routines(conn, db).await?;
+        routines.retain(wanted);
+        // A trigger follows its table.
+        let mut triggers = catalog::triggers(conn, db).await?;
+        triggers.retain(|t| filter.wants(db, t.table.as_deref().unwrap_or(&t.name)));
+        let mut events = catalog::events(conn, db).await?;
+        events.retain(wanted);
         out.push(Database {
             name: db.clone(),
             charset,
             collation,
             create_sql,
             tables: db_tables,
-            sequences: if flavor == Flavor::Mariadb {
-                catalog::sequences(conn, db).await?
-            } else {
-                Vec::new()
-            },
-            views: catalog::views(conn, db).await?,
-            routines: catalog::routines(conn, db).await?,
-            triggers: catalog::triggers(conn, db).await?,
-            events: catalog::events(conn, db).await?,
+            sequences,
+            views,
+            routines,
+            triggers,
+            events,
         });
     }
     Ok(out)
@@ -817,6 +896,9 @@ fn build_manifest(
         options: DumpOptionsRecord {
             source: connector.options().describe(),
             databases: options.databases.clone(),
+            all_databases: options.all_databases,
+            include: options.patterns.0.clone(),
+            exclude: options.patterns.1.clone(),
             threads: options.threads,
             compression: options.codec,
             compression_level: options.level,
@@ -829,6 +911,7 @@ fn build_manifest(
         databases,
         view_order,
         totals,
+        accounts: Vec::new(),
     }
 }
 

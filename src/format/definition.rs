@@ -516,6 +516,36 @@ impl<'a> Lexer<'a> {
             == Some(&c)
     }
 
+    /// Skips tokens (parentheses and all) up to the first top-level `word`.
+    fn skip_to_word(&mut self, word: &str) -> Result<(), String> {
+        let mut depth = 0usize;
+        while let Some(t) = self.next_code()? {
+            match t {
+                Token::Punct(b'(') => depth += 1,
+                Token::Punct(b')') => depth = depth.saturating_sub(1),
+                _ if depth == 0 && t.is_word(word) => return Ok(()),
+                _ => {}
+            }
+        }
+        Err(format!("has no {word}"))
+    }
+
+    /// `user[@host]`, each part quoted (`` ` ``, `"` or `'`) or a bare word.
+    fn account(&mut self) -> Result<(Vec<u8>, Option<Vec<u8>>), String> {
+        let part = |t: Token| match t {
+            Token::Word(w) => Ok(w.to_vec()),
+            Token::Quoted(q) | Token::Str(q) => Ok(q),
+            _ => Err("does not name an account".to_string()),
+        };
+        let user = part(self.next_header()?)?;
+        if self.s.get(self.i) == Some(&b'@') {
+            self.i += 1;
+            let host = part(self.next_header()?)?;
+            return Ok((user, Some(host)));
+        }
+        Ok((user, None))
+    }
+
     /// `name` or `db.name`, each a bare word or a quoted name.
     fn object_name(&mut self) -> Result<(Option<Vec<u8>>, Vec<u8>), String> {
         let first = self.name_part()?;
@@ -580,6 +610,122 @@ pub fn single_statement(definition: &str, sql_mode: Option<&str>) -> Result<(), 
         }
     }
     Ok(())
+}
+
+/// Checks that an account statement of a dump concerns exactly its account: `CREATE USER`
+/// or `CREATE ROLE` of that one account, `GRANT ... TO` it alone, or `SET DEFAULT ROLE
+/// ... FOR` it. `host` is `None` for a MariaDB role.
+pub fn check_account_statement(
+    sql: &str,
+    user: &str,
+    host: Option<&str>,
+    role: bool,
+) -> Result<(), String> {
+    let bytes = definition_bytes(sql);
+    let mut lx = Lexer::new(&bytes);
+    let first = lx.next_header()?;
+    let target = if first.is_word("CREATE") {
+        let kind = lx.next_header()?;
+        if !(kind.is_word("USER") || (role && kind.is_word("ROLE"))) {
+            return Err("is not a CREATE USER or CREATE ROLE statement".into());
+        }
+        lx.account()?
+    } else if first.is_word("GRANT") {
+        lx.skip_to_word("TO")?;
+        lx.account()?
+    } else if first.is_word("SET") {
+        if !(lx.next_header()?.is_word("DEFAULT") && lx.next_header()?.is_word("ROLE")) {
+            return Err("is not a GRANT or SET DEFAULT ROLE statement".into());
+        }
+        lx.skip_to_word("FOR")?;
+        lx.account()?
+    } else {
+        return Err("is not a CREATE USER, GRANT or SET DEFAULT ROLE statement".into());
+    };
+    if target.0 != user.as_bytes() || target.1.as_deref() != host.map(str::as_bytes) {
+        return Err("concerns another account".into());
+    }
+    if lx.peek_punct(b',') {
+        return Err("concerns more than one account".into());
+    }
+    Ok(())
+}
+
+/// The qualified names (`` `db`.`name` ``) a definition mentions outside strings and
+/// comments, in order: what a view reads, as far as names written in full tell.
+pub fn qualified_names(definition: &str) -> Vec<(String, String)> {
+    let bytes = definition_bytes(definition);
+    let mut lx = Lexer::new(&bytes);
+    let mut out = Vec::new();
+    let mut last: Option<(Vec<u8>, usize)> = None;
+    while let Ok(Some(t)) = lx.next_code() {
+        let end = lx.i;
+        if let Token::Quoted(q) = &t {
+            if let Some((db, db_end)) = &last {
+                // `db`.`name`: the dot right after the first name, the second right after it.
+                if bytes.get(*db_end) == Some(&b'.') && end - q.len() >= db_end + 2 {
+                    out.push((
+                        String::from_utf8_lossy(db).into_owned(),
+                        String::from_utf8_lossy(q).into_owned(),
+                    ));
+                    last = None;
+                    continue;
+                }
+            }
+            last = Some((q.clone(), end));
+        } else if !t.is_punct(b'.') {
+            last = None;
+        }
+    }
+    out
+}
+
+/// The first `n` backtick-quoted names of `s`, unescaped.
+pub fn quoted_names(s: &str, n: usize) -> Vec<String> {
+    let mut lx = Lexer::new(s.as_bytes());
+    let mut out = Vec::new();
+    while out.len() < n {
+        match lx.next_code() {
+            Ok(Some(Token::Quoted(q))) => out.push(String::from_utf8_lossy(&q).into_owned()),
+            Ok(Some(_)) => {}
+            _ => break,
+        }
+    }
+    out
+}
+
+/// The definition with its `DEFINER=...` clause made `DEFINER=CURRENT_USER`, so that the
+/// object is created as the restoring account's (`restore --definer current`).
+pub fn with_current_definer(definition: &str) -> Result<String, String> {
+    let bytes = definition_bytes(definition);
+    let mut lx = Lexer::new(&bytes);
+    if !lx.next_header()?.is_word("CREATE") {
+        return Err("is not a CREATE statement".into());
+    }
+    loop {
+        let start = {
+            while lx.s.get(lx.i).is_some_and(u8::is_ascii_whitespace) {
+                lx.i += 1;
+            }
+            lx.i
+        };
+        let t = lx.next_header()?;
+        if t.is_word("DEFINER") {
+            lx.expect_punct(b'=')?;
+            lx.definer()?;
+            let mut out = bytes[..start].to_vec();
+            out.extend_from_slice(b"DEFINER=CURRENT_USER");
+            out.extend_from_slice(&bytes[lx.i..]);
+            return Ok(decode_definition(out));
+        }
+        if t.is_word("ALGORITHM") {
+            lx.expect_punct(b'=')?;
+            lx.next_header()?;
+            continue;
+        }
+        // No DEFINER clause: the object already runs as whoever creates it.
+        return Ok(definition.to_string());
+    }
 }
 
 /// A column of a `CREATE TABLE` as the checks need it.
@@ -867,6 +1013,71 @@ mod tests {
         let tricky = "CREATE PROCEDURE `p`() SELECT 'a\\'; DROP DATABASE d; SELECT '";
         assert!(single_statement(tricky, Some("NO_BACKSLASH_ESCAPES")).is_err());
         assert!(single_statement(tricky, None).is_ok());
+    }
+
+    #[test]
+    fn account_statements_concern_their_account_only() {
+        let app = |sql: &str| check_account_statement(sql, "app", Some("%"), false);
+        app("CREATE USER `app`@`%` IDENTIFIED BY PASSWORD '*2B60' WITH MAX_QUERIES_PER_HOUR 100")
+            .unwrap();
+        app("GRANT `writer` TO `app`@`%`").unwrap();
+        app("GRANT SELECT (`status`, `id`), UPDATE (`status`) ON `shop`.`orders` TO `app`@`%`")
+            .unwrap();
+        app("GRANT USAGE ON *.* TO `app`@`%` IDENTIFIED BY PASSWORD '*2B60' REQUIRE SSL WITH GRANT OPTION").unwrap();
+        app("SET DEFAULT ROLE `writer` FOR `app`@`%`").unwrap();
+        check_account_statement("CREATE ROLE `reader`", "reader", None, true).unwrap();
+        check_account_statement("GRANT SELECT ON `shop`.* TO `reader`", "reader", None, true)
+            .unwrap();
+        for bad in [
+            "CREATE USER `root`@`%` IDENTIFIED BY 'x'",
+            "CREATE USER `app`@`%`, `evil`@`%`",
+            "CREATE OR REPLACE USER `app`@`%`",
+            "GRANT ALL ON *.* TO `evil`@`%`",
+            "GRANT ALL ON *.* TO `app`@`%`, `evil`@`%`",
+            "GRANT ALL ON *.* TO `app`",
+            "DROP USER `app`@`%`",
+            "SET PASSWORD FOR `app`@`%` = PASSWORD('x')",
+            "CREATE ROLE `app`",
+        ] {
+            assert!(app(bad).is_err(), "accepted: {bad}");
+        }
+    }
+
+    #[test]
+    fn definers_become_the_current_user() {
+        let v = "CREATE ALGORITHM=UNDEFINED DEFINER=`app`@`%` SQL SECURITY DEFINER VIEW `d`.`v` AS select 1";
+        assert_eq!(
+            with_current_definer(v).unwrap(),
+            "CREATE ALGORITHM=UNDEFINED DEFINER=CURRENT_USER SQL SECURITY DEFINER VIEW `d`.`v` AS select 1"
+        );
+        let p = "CREATE DEFINER=\"root\"@\"localhost\" PACKAGE \"pkg\" AS END";
+        assert_eq!(
+            with_current_definer(p).unwrap(),
+            "CREATE DEFINER=CURRENT_USER PACKAGE \"pkg\" AS END"
+        );
+        let latin1 =
+            decode_definition(b"CREATE DEFINER=`a`@`b` PROCEDURE `p`() SELECT '\xe9'".to_vec());
+        assert_eq!(
+            definition_bytes(&with_current_definer(&latin1).unwrap()),
+            b"CREATE DEFINER=CURRENT_USER PROCEDURE `p`() SELECT '\xe9'"
+        );
+        assert_eq!(
+            with_current_definer("CREATE TABLE `t` (a int)").unwrap(),
+            "CREATE TABLE `t` (a int)"
+        );
+    }
+
+    #[test]
+    fn qualified_names_are_found_outside_strings() {
+        let v = "CREATE VIEW `d`.`v` AS select `a`.`t`.`x` AS `x` from `a`.`t` join `b` where 'c`.`z' = `e` . `f`";
+        assert_eq!(
+            qualified_names(v),
+            [
+                ("d".to_string(), "v".to_string()),
+                ("a".to_string(), "t".to_string()),
+                ("a".to_string(), "t".to_string())
+            ]
+        );
     }
 
     #[test]

@@ -48,6 +48,38 @@ pub struct Manifest {
     pub view_order: Vec<ObjectName>,
     /// Totals over all data files.
     pub totals: Totals,
+    /// Accounts (users and roles) with their grants, in a whole-instance dump or with
+    /// `--users`; restored only with `restore --users`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub accounts: Vec<Account>,
+}
+
+/// A user or role as the server shows it: the statement that creates it (with its
+/// password hash, authentication plugin, TLS requirements, resource limits and lock
+/// state) and the statements that grant it privileges, roles and its default role.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Account {
+    /// User or role name.
+    pub user: String,
+    /// Host part; `None` for a MariaDB role (which has none).
+    pub host: Option<String>,
+    /// Whether it is a role.
+    pub role: bool,
+    /// `SHOW CREATE USER` (or `CREATE ROLE` for a MariaDB role).
+    pub create_sql: String,
+    /// Its own lines of `SHOW GRANTS FOR`: `GRANT ... TO` it, and `SET DEFAULT ROLE ... FOR` it.
+    pub grants: Vec<String>,
+}
+
+impl Account {
+    /// `` `user`@`host` `` (or `` `role` ``), quoted for statements and messages alike.
+    pub fn name(&self) -> String {
+        let user = crate::sql::ident(&self.user);
+        match &self.host {
+            Some(h) => format!("{user}@{}", crate::sql::ident(h)),
+            None => user,
+        }
+    }
 }
 
 /// The writing program.
@@ -106,8 +138,18 @@ pub struct PointInTime {
 pub struct DumpOptionsRecord {
     /// `user@host:port`, never a password.
     pub source: String,
-    /// Databases asked for.
+    /// Databases dumped.
     pub databases: Vec<String>,
+    /// Whether the dump took every database of the server (`--all-databases`, or no
+    /// `--database`), so that a restore knows it is a whole instance.
+    #[serde(default)]
+    pub all_databases: bool,
+    /// `--include` and `--exclude` patterns, if any.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub include: Vec<String>,
+    /// See `include`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub exclude: Vec<String>,
     /// Worker sessions.
     pub threads: usize,
     /// Compression codec.

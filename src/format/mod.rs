@@ -7,6 +7,7 @@ pub mod definition;
 pub mod layout;
 pub mod manifest;
 pub mod rowtext;
+pub mod script;
 pub mod validate;
 
 #[cfg(test)]

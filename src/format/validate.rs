@@ -46,7 +46,47 @@ pub fn manifest(m: &Manifest) -> Result<(), String> {
     {
         return Err("view_order does not list every view exactly once".into());
     }
-    totals(m)
+    totals(m)?;
+    accounts(m)
+}
+
+/// Each account statement concerns its own account: a dump cannot create or grant to
+/// any other (restored only with `restore --users`).
+fn accounts(m: &Manifest) -> Result<(), String> {
+    let mut seen = HashSet::new();
+    for a in &m.accounts {
+        let ok = a.user.chars().count() <= 128
+            && !a.user.contains('\0')
+            && a.host
+                .as_deref()
+                .is_none_or(|h| h.len() <= 255 && !h.contains('\0'))
+            && (a.host.is_some() || (a.role && !a.user.is_empty()));
+        if !ok {
+            return Err(format!(
+                "account {} has a malformed name",
+                printable(&a.name())
+            ));
+        }
+        if !seen.insert((a.user.as_str(), a.host.as_deref())) {
+            return Err(format!("account {} is listed twice", printable(&a.name())));
+        }
+        for sql in std::iter::once(&a.create_sql).chain(&a.grants) {
+            definition::check_account_statement(sql, &a.user, a.host.as_deref(), a.role)
+                .map_err(|e| format!("a statement of account {} {e}", printable(&a.name())))?;
+        }
+        if !a
+            .create_sql
+            .trim_start()
+            .to_ascii_uppercase()
+            .starts_with("CREATE")
+        {
+            return Err(format!(
+                "account {}: its first statement is not a CREATE",
+                printable(&a.name())
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// Definitions only: used again after `--rename` has rewritten them.

@@ -32,6 +32,38 @@ pub fn clause_name(clause: &str) -> Option<String> {
     index_columns(&format!("x ({clause}")).into_iter().next()
 }
 
+/// The table a foreign-key clause references, as (database, table); an unqualified one
+/// is in `db`.
+pub fn referenced_table(clause: &str, db: &str) -> Option<(String, String)> {
+    let at = clause.find(" REFERENCES ")? + " REFERENCES ".len();
+    let names = crate::format::definition::quoted_names(&clause[at..], 2);
+    let rest = &clause[at..];
+    match names.as_slice() {
+        // `a`.`b` (`col`): the second name is the table when a dot joins them.
+        [a, b, ..] if rest.trim_start().starts_with('`') && joined_by_dot(rest) => {
+            Some((a.clone(), b.clone()))
+        }
+        [a, ..] => Some((db.to_string(), a.clone())),
+        [] => None,
+    }
+}
+
+/// Whether the first quoted name of `s` is followed by a dot.
+fn joined_by_dot(s: &str) -> bool {
+    let s = s.trim_start();
+    let mut chars = s.char_indices().skip(1);
+    while let Some((i, c)) = chars.next() {
+        if c == '`' {
+            if s[i + 1..].starts_with('`') {
+                chars.next();
+                continue;
+            }
+            return s[i + 1..].starts_with('.');
+        }
+    }
+    false
+}
+
 /// `ALTER TABLE ... ADD` for clauses, if any.
 pub fn alter(table: &str, clauses: &[String]) -> Option<String> {
     if clauses.is_empty() {

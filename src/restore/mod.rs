@@ -41,6 +41,9 @@ pub enum Existing {
     Fail,
     /// Drop it (and any same-named view, routine, trigger or event) and restore the dump's.
     Drop,
+    /// Drop each database the dump restores, with everything in it, and restore it whole:
+    /// the database is then exactly the snapshot's (`Drop` keeps what the dump lacks).
+    DropDatabase,
     /// Keep the table and load the dump's rows into it; other objects are replaced.
     Append,
 }
@@ -51,9 +54,10 @@ impl std::str::FromStr for Existing {
         match s {
             "fail" => Ok(Existing::Fail),
             "drop" => Ok(Existing::Drop),
+            "drop-database" => Ok(Existing::DropDatabase),
             "append" => Ok(Existing::Append),
             _ => Err(Error::Invalid(format!(
-                "unknown --existing '{s}': use fail, drop or append"
+                "unknown --existing '{s}': use fail, drop, drop-database or append"
             ))),
         }
     }
@@ -82,6 +86,11 @@ pub struct RestoreOptions {
     /// The sha256 the dump printed for its manifest, kept apart from the dump: the
     /// restore refuses a manifest with another.
     pub manifest_sha256: Option<String>,
+    /// Create the dump's accounts (users, roles, grants).
+    pub users: bool,
+    /// Create views, routines, triggers and events with the restoring account as their
+    /// DEFINER, for targets where the original definers do not exist.
+    pub definer_current: bool,
     /// What to restore and under which names.
     pub selection: Selection,
 }
@@ -102,10 +111,14 @@ pub struct RestoreSummary {
     pub resumed_files: usize,
     /// Wall-clock seconds.
     pub seconds: f64,
+    /// What `--users` did with the dump's accounts.
+    pub accounts: Option<crate::accounts::AccountReport>,
 }
 
 /// A dump read and narrowed to what the options restore; no connection involved.
 pub struct Prepared {
+    /// What the operator should know before the restore runs (one line each).
+    pub warnings: Vec<String>,
     /// The selected, renamed manifest.
     pub manifest: Arc<Manifest>,
     /// The restore's journal identity.
@@ -117,7 +130,7 @@ pub fn prepare(options: &RestoreOptions) -> Result<Prepared> {
     if options.threads == 0 {
         return Err(Error::Invalid("--threads must be at least 1".into()));
     }
-    if options.resume && options.existing == Existing::Drop {
+    if options.resume && matches!(options.existing, Existing::Drop | Existing::DropDatabase) {
         return Err(Error::Invalid(
             "--resume continues an interrupted restore; --existing=drop would drop what it loaded (to start over instead, use --restart --existing=drop)"
                 .into(),
@@ -139,8 +152,8 @@ pub fn prepare(options: &RestoreOptions) -> Result<Prepared> {
         }
     }
     check_data_directory(&options.dir, &original)?;
-    let manifest = if options.selection.is_everything() {
-        original
+    let (manifest, mut warnings) = if options.selection.is_everything() {
+        (original, Vec::new())
     } else {
         let selected = options.selection.apply(&original)?;
         // --rename rewrote definitions: they must still create what they are recorded for.
@@ -150,9 +163,25 @@ pub fn prepare(options: &RestoreOptions) -> Result<Prepared> {
                 options.dir.join(MANIFEST).display()
             ))
         })?;
-        selected
+        let warnings = dangling_references(&original, &selected, &options.selection);
+        (selected, warnings)
     };
     refuse_system_databases(&manifest)?;
+    if options.existing == Existing::DropDatabase && !options.selection.is_everything() {
+        return Err(Error::Invalid(
+            "--existing=drop-database drops whole databases, which --include/--exclude/--rename would leave partly restored; use --existing=drop with them".into(),
+        ));
+    }
+    let manifest = if options.definer_current {
+        with_current_definer(manifest)?
+    } else {
+        manifest
+    };
+    if options.users && manifest.accounts.is_empty() {
+        warnings.push(
+            "--users: the dump holds no accounts (dump the whole server, or with --users)".into(),
+        );
+    }
     if options.existing == Existing::Append {
         let keyless = manifest.databases.iter().find_map(|d| {
             d.tables
@@ -169,9 +198,99 @@ pub fn prepare(options: &RestoreOptions) -> Result<Prepared> {
         }
     }
     Ok(Prepared {
+        warnings,
         journal: Journal::new(&digest, &options.selection.fingerprint()),
         manifest: Arc::new(manifest),
     })
+}
+
+/// Views and foreign keys of the selection that name a table or view of the dump that the
+/// selection leaves out: creating them would fail, or leave a key without its table.
+fn dangling_references(
+    original: &Manifest,
+    selected: &Manifest,
+    selection: &Selection,
+) -> Vec<String> {
+    // Under the names the selected objects take (--rename).
+    let all: HashSet<(String, String)> = original
+        .databases
+        .iter()
+        .flat_map(|d| {
+            let db = selection.target(&d.name);
+            d.tables
+                .iter()
+                .map(|t| t.name.clone())
+                .chain(d.views.iter().map(|v| v.name.clone()))
+                .map(move |n| (db.clone(), n))
+        })
+        .collect();
+    let kept: HashSet<(String, String)> = selected
+        .databases
+        .iter()
+        .flat_map(|d| {
+            d.tables
+                .iter()
+                .map(|t| t.name.clone())
+                .chain(d.views.iter().map(|v| v.name.clone()))
+                .map(move |n| (d.name.clone(), n))
+        })
+        .collect();
+    let left_out = |db: &str, name: &str| {
+        let key = (db.to_string(), name.to_string());
+        all.contains(&key) && !kept.contains(&key)
+    };
+    let mut out = Vec::new();
+    for db in &selected.databases {
+        for v in &db.views {
+            if let Some((d, n)) = definition::qualified_names(&v.create_sql)
+                .into_iter()
+                .find(|(d, n)| left_out(d, n))
+            {
+                out.push(format!(
+                    "view {} reads {}, which this restore leaves out: creating the view will fail (leave it out too with --exclude)",
+                    qualified(&db.name, &v.name),
+                    qualified(&d, &n)
+                ));
+            }
+        }
+        for t in &db.tables {
+            let split = ddl::split_create_table(&t.create_sql, false);
+            for fk in &split.foreign_keys {
+                if let Some((d, n)) = ddl::referenced_table(fk, &db.name) {
+                    if left_out(&d, &n) {
+                        out.push(format!(
+                            "table {} has a foreign key to {}, which this restore leaves out",
+                            qualified(&db.name, &t.name),
+                            qualified(&d, &n)
+                        ));
+                    }
+                }
+            }
+        }
+    }
+    out
+}
+
+/// Every view, routine, trigger and event with `DEFINER=CURRENT_USER` (`--definer current`).
+fn with_current_definer(mut manifest: Manifest) -> Result<Manifest> {
+    for db in &mut manifest.databases {
+        for o in db
+            .views
+            .iter_mut()
+            .chain(db.routines.iter_mut())
+            .chain(db.triggers.iter_mut())
+            .chain(db.events.iter_mut())
+        {
+            o.create_sql = definition::with_current_definer(&o.create_sql).map_err(|e| {
+                Error::Dump(format!(
+                    "--definer current: the definition of {} {} {e}",
+                    o.kind.to_lowercase(),
+                    qualified(&db.name, &o.name)
+                ))
+            })?;
+        }
+    }
+    Ok(manifest)
 }
 
 /// The data directory holds the manifest's files and nothing else, and is a directory of
@@ -375,7 +494,9 @@ pub async fn run(
     progress: Arc<dyn Progress>,
 ) -> Result<RestoreSummary> {
     let started = Instant::now();
-    let Prepared { manifest, journal } = prepared;
+    let Prepared {
+        manifest, journal, ..
+    } = prepared;
     let (mut admin, server, init, method) = open_target(
         connector,
         &manifest,
@@ -396,6 +517,11 @@ pub async fn run(
         )));
     }
     let resuming = options.resume && !done.is_empty();
+    let account_items: HashSet<String> = done
+        .iter()
+        .filter(|i| i.starts_with("account:") || i.starts_with("grants:"))
+        .cloned()
+        .collect();
     if options.resume && !resuming {
         progress.note("no interrupted restore of this dump is recorded on the target: starting from the beginning");
     }
@@ -410,7 +536,7 @@ pub async fn run(
             .await
             .map_err(|e| Error::Dump(format!("verification failed: {e}")))??;
     }
-    let existing = schema::existing_objects(&mut admin, &manifest).await?;
+    let mut existing = schema::existing_objects(&mut admin, &manifest).await?;
     if !resuming {
         schema::check_conflicts(&manifest, &existing, options.existing).map_err(|e| {
             if options.resume {
@@ -437,6 +563,16 @@ pub async fn run(
         journal.record(&mut admin, &journal.dump_item()).await?;
     }
 
+    if options.existing == Existing::DropDatabase {
+        for db in &manifest.databases {
+            run_sql(
+                &mut admin,
+                &format!("DROP DATABASE IF EXISTS {}", crate::sql::ident(&db.name)),
+            )
+            .await?;
+        }
+        existing.clear();
+    }
     let schema::Created {
         deferred,
         quiet_stats,
@@ -496,6 +632,21 @@ pub async fn run(
         resuming || options.existing != Existing::Fail,
     )
     .await?;
+    let accounts = if options.users && !manifest.accounts.is_empty() {
+        let replace = matches!(options.existing, Existing::Drop | Existing::DropDatabase);
+        Some(
+            crate::accounts::restore(
+                &mut admin,
+                &manifest.accounts,
+                &journal,
+                &account_items,
+                replace,
+            )
+            .await?,
+        )
+    } else {
+        None
+    };
     journal.finish(&mut admin).await?;
     let _ = admin.disconnect().await;
     rates::record(&server, total - done_bytes, load_started.elapsed());
@@ -505,6 +656,7 @@ pub async fn run(
         raw_bytes,
         resumed_files,
         seconds: started.elapsed().as_secs_f64(),
+        accounts,
     })
 }
 

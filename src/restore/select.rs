@@ -5,15 +5,15 @@
 use std::collections::HashSet;
 
 use crate::error::{Error, Result};
+use crate::filter::Filter;
 use crate::format::manifest::{ObjectName, StoredObject};
 use crate::format::Manifest;
 use crate::sql::ident;
 
 /// What to restore, and under which database names.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default)]
 pub struct Selection {
-    include: Vec<String>,
-    exclude: Vec<String>,
+    filter: Filter,
     renames: Vec<(String, String)>,
 }
 
@@ -21,13 +21,7 @@ impl Selection {
     /// Checks the options' form: globs are `db.name` patterns, renames `SRC=DST` with no
     /// source or destination named twice.
     pub fn parse(include: &[String], exclude: &[String], renames: &[String]) -> Result<Self> {
-        for g in include.iter().chain(exclude) {
-            if !g.contains('.') {
-                return Err(Error::Invalid(format!(
-                    "--include/--exclude '{g}' must be a db.name pattern, e.g. 'shop.*' or '*.log_*'"
-                )));
-            }
-        }
+        let filter = Filter::parse(include, exclude)?;
         let mut pairs = Vec::new();
         for r in renames {
             let Some((from, to)) = r.split_once('=') else {
@@ -51,29 +45,27 @@ impl Selection {
             pairs.push((from.to_string(), to.to_string()));
         }
         Ok(Selection {
-            include: include.to_vec(),
-            exclude: exclude.to_vec(),
+            filter,
             renames: pairs,
         })
     }
 
     /// Whether nothing is filtered or renamed.
     pub fn is_everything(&self) -> bool {
-        self.include.is_empty() && self.exclude.is_empty() && self.renames.is_empty()
+        self.filter.is_everything() && self.renames.is_empty()
     }
 
     /// A stable description, part of a restore's identity for `--resume`.
     pub fn fingerprint(&self) -> String {
-        format!("{:?}", self)
+        format!("{} renames={:?}", self.filter.describe(), self.renames)
     }
 
     fn wants(&self, db: &str, name: &str) -> bool {
-        let full = format!("{db}.{name}");
-        (self.include.is_empty() || self.include.iter().any(|g| glob_match(g, &full)))
-            && !self.exclude.iter().any(|g| glob_match(g, &full))
+        self.filter.wants(db, name)
     }
 
-    fn target(&self, db: &str) -> String {
+    /// The name database `db` is restored under.
+    pub(crate) fn target(&self, db: &str) -> String {
         self.renames
             .iter()
             .find(|(f, _)| f == db)
@@ -165,43 +157,9 @@ fn rewrite_object(sel: &Selection, o: &mut StoredObject) {
     o.create_sql = sel.rewrite(&o.create_sql);
 }
 
-/// `*` matches any run of characters, `?` one character; everything else itself.
-pub fn glob_match(pattern: &str, text: &str) -> bool {
-    let p: Vec<char> = pattern.chars().collect();
-    let t: Vec<char> = text.chars().collect();
-    let (mut pi, mut ti) = (0, 0);
-    let (mut star, mut mark) = (None, 0);
-    while ti < t.len() {
-        if pi < p.len() && (p[pi] == '?' || p[pi] == t[ti]) {
-            pi += 1;
-            ti += 1;
-        } else if pi < p.len() && p[pi] == '*' {
-            star = Some(pi);
-            mark = ti;
-            pi += 1;
-        } else if let Some(s) = star {
-            pi = s + 1;
-            mark += 1;
-            ti = mark;
-        } else {
-            return false;
-        }
-    }
-    p[pi..].iter().all(|&c| c == '*')
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn globs_match_like_a_shell() {
-        assert!(glob_match("shop.*", "shop.orders"));
-        assert!(glob_match("*.log_?", "a.log_1"));
-        assert!(!glob_match("*.log_?", "a.log_12"));
-        assert!(glob_match("s*p.o*s", "shop.orders"));
-        assert!(!glob_match("shop.*", "shopping.orders"));
-    }
 
     #[test]
     fn bad_options_are_refused_with_the_option_named() {
