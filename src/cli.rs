@@ -4,7 +4,8 @@
 use std::ffi::OsString;
 use std::path::PathBuf;
 
-use clap::{ArgAction, Args, Parser, Subcommand};
+use clap::{ArgAction, Args, CommandFactory, Parser, Subcommand};
+use mysnap::optionfile::{Loaded, Sources};
 
 /// Consistent, parallel, compressed logical snapshots of MySQL and MariaDB.
 #[derive(Debug, Parser)]
@@ -47,9 +48,27 @@ pub struct ConnectionArgs {
     /// Unix socket.
     #[arg(short = 'S', long)]
     pub socket: Option<PathBuf>,
-    /// Read the [client] section of this option file.
+    /// Read no option file.
     #[arg(long)]
+    pub no_defaults: bool,
+    /// Read only this option file (and ~/.mylogin.cnf), instead of the usual ones.
+    #[arg(long, value_name = "FILE")]
     pub defaults_file: Option<PathBuf>,
+    /// Read this option file too, after the system's and before ~/.my.cnf.
+    #[arg(long, value_name = "FILE")]
+    pub defaults_extra_file: Option<PathBuf>,
+    /// Read the groups with this suffix too ([client_SUFFIX], [mysnap_SUFFIX] ...).
+    #[arg(long, value_name = "SUFFIX")]
+    pub defaults_group_suffix: Option<String>,
+    /// Read this login path's group of ~/.mylogin.cnf (mysql_config_editor).
+    #[arg(long, value_name = "NAME")]
+    pub login_path: Option<String>,
+    /// Print the options read from option files (password masked) and exit.
+    #[arg(long)]
+    pub print_defaults: bool,
+    /// TCP or SOCKET: how to reach the server whatever the host name says.
+    #[arg(long)]
+    pub protocol: Option<String>,
     /// DISABLED, PREFERRED (default), REQUIRED, VERIFY_CA or VERIFY_IDENTITY.
     #[arg(long)]
     pub ssl_mode: Option<String>,
@@ -276,6 +295,150 @@ pub struct ShowArgs {
     /// routines, views, triggers, events), as a restore creates them.
     #[arg(long)]
     pub sql: bool,
+}
+
+/// The option files named on the command line, read before clap sees the arguments
+/// (their `[mysnap]` group supplies flags): `--no-defaults`, `--defaults-file`,
+/// `--defaults-extra-file`, `--defaults-group-suffix`, `--login-path`; and whether
+/// `--print-defaults` was given.
+pub fn defaults_sources(args: &[OsString]) -> (Sources, bool) {
+    let mut sources = Sources::default();
+    let mut print = false;
+    let strs: Vec<&str> = args.iter().filter_map(|a| a.to_str()).collect();
+    for (i, a) in strs.iter().enumerate() {
+        let value = |name: &str| -> Option<String> {
+            let long = format!("--{name}");
+            if let Some(v) = a.strip_prefix(&format!("{long}=")) {
+                Some(v.to_string())
+            } else if *a == long {
+                strs.get(i + 1).map(|v| v.to_string())
+            } else {
+                None
+            }
+        };
+        match *a {
+            "--no-defaults" => sources.no_defaults = true,
+            "--print-defaults" => print = true,
+            _ => {}
+        }
+        if let Some(v) = value("defaults-file") {
+            sources.defaults_file = Some(PathBuf::from(v));
+        }
+        if let Some(v) = value("defaults-extra-file") {
+            sources.defaults_extra_file = Some(PathBuf::from(v));
+        }
+        if let Some(v) = value("defaults-group-suffix") {
+            sources.group_suffix = Some(v);
+        }
+        if let Some(v) = value("login-path") {
+            sources.login_path = Some(v);
+        }
+    }
+    (sources, print)
+}
+
+/// Connection settings: read from every group, handled by `connect`, never flags here.
+const CONNECTION_KEYS: &[&str] = &[
+    "host",
+    "port",
+    "user",
+    "password",
+    "socket",
+    "protocol",
+    "ssl",
+    "skip-ssl",
+    "ssl-mode",
+    "ssl-ca",
+    "ssl-verify-server-cert",
+    "connect-timeout",
+];
+
+/// The `[mysnap]` group's own settings (threads, compress...) as flags of the subcommand
+/// `sub`, for those the user did not give: option files come after flags (and the
+/// environment). A key no subcommand knows is an error naming its file and line, unless
+/// written `loose-`; a key of another subcommand is left to it.
+pub fn settings_as_flags(
+    loaded: &Loaded,
+    mysnap_groups: &[String],
+    sub: &clap::Command,
+    user_args: &[OsString],
+) -> Result<Vec<OsString>, String> {
+    let all = Cli::command();
+    let known = |key: &str| {
+        all.get_subcommands()
+            .flat_map(|c| c.get_arguments())
+            .any(|a| a.get_long() == Some(key))
+    };
+    let given = |arg: &clap::Arg| {
+        user_args.iter().filter_map(|a| a.to_str()).any(|a| {
+            let long = arg.get_long().map(|l| format!("--{l}"));
+            long.as_deref()
+                .is_some_and(|l| a == l || a.starts_with(&format!("{l}=")))
+                || arg
+                    .get_short()
+                    .is_some_and(|s| a.starts_with(&format!("-{s}")) && !a.starts_with("--"))
+        })
+    };
+    let mut out: Vec<OsString> = Vec::new();
+    let mut seen = std::collections::HashSet::new();
+    // Last value wins: walk from the end.
+    for s in loaded.settings.iter().rev() {
+        if !mysnap_groups.contains(&s.group) || CONNECTION_KEYS.contains(&s.key.as_str()) {
+            continue;
+        }
+        let (key, on) = match s
+            .key
+            .strip_prefix("skip-")
+            .or_else(|| s.key.strip_prefix("disable-"))
+        {
+            Some(k) => (k.to_string(), false),
+            None => (
+                s.key.strip_prefix("enable-").unwrap_or(&s.key).to_string(),
+                true,
+            ),
+        };
+        if !known(&key) {
+            if s.loose {
+                continue;
+            }
+            return Err(format!(
+                "unknown option '{}' in [{}] of {} line {} (write it loose-{} to have it ignored)",
+                s.key,
+                s.group,
+                s.file.display(),
+                s.line,
+                s.key
+            ));
+        }
+        let Some(arg) = sub.get_arguments().find(|a| a.get_long() == Some(&key)) else {
+            continue;
+        };
+        if !seen.insert(key.clone()) || given(arg) {
+            continue;
+        }
+        if arg.get_action().takes_values() {
+            match &s.value {
+                Some(v) => out.push(format!("--{key}={v}").into()),
+                None => {
+                    return Err(format!(
+                        "option '{key}' in [{}] of {} line {} needs a value",
+                        s.group,
+                        s.file.display(),
+                        s.line
+                    ))
+                }
+            }
+        } else {
+            let truthy = s.value.as_deref().is_none_or(|v| {
+                matches!(v.to_ascii_lowercase().as_str(), "1" | "on" | "true" | "yes")
+            });
+            if on == truthy {
+                out.push(format!("--{key}").into());
+            }
+        }
+    }
+    out.reverse();
+    Ok(out)
 }
 
 /// Rewrites the mysql client's `-pSECRET` and `-p` into `--password=SECRET` and

@@ -2,7 +2,7 @@
 //! TLS), opening sessions, and what kind of server is on the other end.
 
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -11,6 +11,7 @@ use mysql_async::prelude::Queryable;
 use mysql_async::{Conn, OptsBuilder, SslOpts};
 
 use crate::error::{Error, Result, SqlContext};
+use crate::optionfile::Loaded;
 
 /// How TLS is used, with the mysql client's names and meanings.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -63,6 +64,8 @@ pub struct ConnectOptions {
     pub ssl_ca: Option<PathBuf>,
     /// How long to wait for a connection before giving up.
     pub connect_timeout: Duration,
+    /// TCP or the socket, when forced (`--protocol`).
+    pub protocol: Option<Protocol>,
 }
 
 impl std::fmt::Debug for ConnectOptions {
@@ -72,70 +75,6 @@ impl std::fmt::Debug for ConnectOptions {
             .field("password", &self.password.as_ref().map(|_| "***"))
             .field("ssl_mode", &self.ssl_mode)
             .finish()
-    }
-}
-
-/// The `[client]` (and `[mysql]`, `[mysqldump]`, `[mysnap]`) settings of a my.cnf option file.
-#[derive(Debug, Default, Clone, PartialEq)]
-pub struct OptionFile {
-    /// Settings by name, with `_` spelled `-`.
-    pub values: HashMap<String, String>,
-}
-
-impl OptionFile {
-    /// Reads the groups mysnap honours from an option file.
-    pub fn read(path: &Path) -> Result<Self> {
-        let text = std::fs::read_to_string(path).map_err(|e| {
-            Error::Invalid(format!(
-                "cannot read --defaults-file {}: {e}",
-                path.display()
-            ))
-        })?;
-        Ok(Self::parse(&text))
-    }
-
-    /// Parses option-file text, keeping the `[client]`, `[mysql]`, `[mysqldump]` and `[mysnap]` groups.
-    pub fn parse(text: &str) -> Self {
-        let mut values = HashMap::new();
-        let mut in_group = false;
-        for line in text.lines() {
-            let line = line.trim();
-            if line.is_empty() || line.starts_with('#') || line.starts_with(';') {
-                continue;
-            }
-            if let Some(group) = line.strip_prefix('[').and_then(|l| l.strip_suffix(']')) {
-                in_group = matches!(
-                    group.trim().to_ascii_lowercase().as_str(),
-                    "client" | "mysql" | "mysqldump" | "mysnap" | "client-mariadb"
-                );
-                continue;
-            }
-            if !in_group {
-                continue;
-            }
-            let (key, value) = match line.split_once('=') {
-                Some((k, v)) => (k.trim(), unquote(v.trim())),
-                None => (line, String::new()),
-            };
-            values.insert(key.replace('_', "-").to_ascii_lowercase(), value);
-        }
-        OptionFile { values }
-    }
-
-    fn get(&self, key: &str) -> Option<String> {
-        self.values.get(key).cloned()
-    }
-}
-
-fn unquote(v: &str) -> String {
-    let bytes = v.as_bytes();
-    if bytes.len() >= 2
-        && (bytes[0] == b'"' || bytes[0] == b'\'')
-        && bytes[bytes.len() - 1] == bytes[0]
-    {
-        v[1..v.len() - 1].to_string()
-    } else {
-        v.to_string()
     }
 }
 
@@ -152,8 +91,8 @@ pub struct ConnectFlags {
     pub password: Option<String>,
     /// `-S/--socket`.
     pub socket: Option<PathBuf>,
-    /// `--defaults-file`.
-    pub defaults_file: Option<PathBuf>,
+    /// `--protocol`.
+    pub protocol: Option<String>,
     /// `--ssl-mode`.
     pub ssl_mode: Option<String>,
     /// `--ssl-ca`.
@@ -162,28 +101,107 @@ pub struct ConnectFlags {
     pub connect_timeout: Option<u64>,
 }
 
+/// How to reach the server, when not left to the host name (`--protocol`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Protocol {
+    /// TCP, even to `localhost`.
+    Tcp,
+    /// The unix socket.
+    Socket,
+}
+
+impl std::str::FromStr for Protocol {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self> {
+        match s.to_ascii_uppercase().as_str() {
+            "TCP" => Ok(Protocol::Tcp),
+            "SOCKET" => Ok(Protocol::Socket),
+            "PIPE" | "MEMORY" => Err(Error::Invalid(format!(
+                "--protocol {s} exists on Windows only: use TCP or SOCKET"
+            ))),
+            _ => Err(Error::Invalid(format!(
+                "unknown --protocol '{s}': use TCP or SOCKET"
+            ))),
+        }
+    }
+}
+
+/// The option files' settings as connection settings: the last value of a key in the
+/// groups read.
+struct FileSettings<'a> {
+    loaded: &'a Loaded,
+    groups: &'a [String],
+}
+
+impl FileSettings<'_> {
+    fn get(&self, key: &str) -> Option<String> {
+        self.loaded
+            .get(self.groups, key)
+            .and_then(|s| s.value.clone())
+    }
+
+    fn has(&self, key: &str) -> bool {
+        self.loaded.get(self.groups, key).is_some()
+    }
+
+    /// Where a setting came from, for messages.
+    fn origin(&self, key: &str) -> String {
+        self.loaded.get(self.groups, key).map_or_else(
+            || "an option file".to_string(),
+            |s| format!("{} line {}", s.file.display(), s.line),
+        )
+    }
+}
+
 impl ConnectOptions {
-    /// Merges flags over the option file over the environment (`MYSQL_PWD`, `MYSQL_HOST`,
-    /// `MYSQL_TCP_PORT`, `MYSQL_UNIX_PORT`), in the mysql client's order of precedence.
-    pub fn resolve(flags: ConnectFlags, env: &dyn Fn(&str) -> Option<String>) -> Result<Self> {
-        let file = match &flags.defaults_file {
-            Some(p) => OptionFile::read(p)?,
-            None => OptionFile::default(),
+    /// Merges flags over the environment (`MYSQL_PWD`, `MYSQL_HOST`, `MYSQL_TCP_PORT`,
+    /// `MYSQL_UNIX_PORT`) over the option files' `groups` (as `optionfile::load` read
+    /// them): flags, then environment, then option files.
+    pub fn resolve(
+        flags: ConnectFlags,
+        env: &dyn Fn(&str) -> Option<String>,
+        files: &Loaded,
+        groups: &[String],
+    ) -> Result<Self> {
+        let file = FileSettings {
+            loaded: files,
+            groups,
         };
-        let port = match flags.port {
-            Some(p) => Some(p),
-            None => match file.get("port").or_else(|| env("MYSQL_TCP_PORT")) {
-                Some(p) => Some(p.parse::<u16>().map_err(|_| {
-                    Error::Invalid(format!(
-                        "invalid port '{p}' in option file or MYSQL_TCP_PORT"
-                    ))
-                })?),
-                None => None,
-            },
-        };
-        let ssl_mode = match flags.ssl_mode.or_else(|| file.get("ssl-mode")) {
+        let port =
+            match flags.port {
+                Some(p) => Some(p),
+                None => {
+                    let (value, origin) = match env("MYSQL_TCP_PORT") {
+                        Some(p) => (Some(p), "MYSQL_TCP_PORT".to_string()),
+                        None => (file.get("port"), file.origin("port")),
+                    };
+                    match value {
+                        Some(p) => Some(p.parse::<u16>().map_err(|_| {
+                            Error::Invalid(format!("invalid port '{p}' in {origin}"))
+                        })?),
+                        None => None,
+                    }
+                }
+            };
+        // The client's boolean spellings in option files: ssl, skip-ssl, ssl-verify-server-cert.
+        let file_ssl_mode = file.get("ssl-mode").or_else(|| {
+            if file.has("skip-ssl") {
+                Some("DISABLED".into())
+            } else if file.has("ssl-verify-server-cert") {
+                Some("VERIFY_IDENTITY".into())
+            } else if file.has("ssl") {
+                Some("REQUIRED".into())
+            } else {
+                None
+            }
+        });
+        let ssl_mode = match flags.ssl_mode.or(file_ssl_mode) {
             Some(m) => m.parse()?,
             None => SslMode::default(),
+        };
+        let protocol = match flags.protocol.or_else(|| file.get("protocol")) {
+            Some(p) => Some(p.parse::<Protocol>()?),
+            None => None,
         };
         let ssl_ca = flags
             .ssl_ca
@@ -201,24 +219,37 @@ impl ConnectOptions {
                 "--ssl-mode VERIFY_CA and VERIFY_IDENTITY need --ssl-ca".into(),
             ));
         }
+        let connect_timeout = match flags.connect_timeout {
+            Some(t) => t,
+            None => match file.get("connect-timeout") {
+                Some(t) => t.parse().map_err(|_| {
+                    Error::Invalid(format!(
+                        "invalid connect-timeout '{t}' in {}",
+                        file.origin("connect-timeout")
+                    ))
+                })?,
+                None => 10,
+            },
+        };
         Ok(ConnectOptions {
             host: flags
                 .host
-                .or_else(|| file.get("host"))
-                .or_else(|| env("MYSQL_HOST")),
+                .or_else(|| env("MYSQL_HOST"))
+                .or_else(|| file.get("host")),
             port,
             user: flags.user.or_else(|| file.get("user")),
             password: flags
                 .password
-                .or_else(|| file.get("password"))
-                .or_else(|| env("MYSQL_PWD")),
+                .or_else(|| env("MYSQL_PWD"))
+                .or_else(|| file.get("password")),
             socket: flags
                 .socket
-                .or_else(|| file.get("socket").map(PathBuf::from))
-                .or_else(|| env("MYSQL_UNIX_PORT").map(PathBuf::from)),
+                .or_else(|| env("MYSQL_UNIX_PORT").map(PathBuf::from))
+                .or_else(|| file.get("socket").map(PathBuf::from)),
+            protocol,
             ssl_mode,
             ssl_ca,
-            connect_timeout: Duration::from_secs(flags.connect_timeout.unwrap_or(10)),
+            connect_timeout: Duration::from_secs(connect_timeout),
         })
     }
 
@@ -226,6 +257,11 @@ impl ConnectOptions {
     /// a socket was named, or no port was named and the usual socket exists (a port alone
     /// means TCP, as in the MariaDB client).
     pub fn uses_socket(&self) -> bool {
+        match self.protocol {
+            Some(Protocol::Tcp) => return false,
+            Some(Protocol::Socket) => return true,
+            None => {}
+        }
         let local = matches!(self.host.as_deref(), None | Some("localhost"));
         local && (self.socket.is_some() || (self.port.is_none() && default_socket().is_some()))
     }
@@ -409,6 +445,16 @@ pub enum Flavor {
     Mysql,
 }
 
+impl Flavor {
+    /// `MariaDB` or `MySQL`, for messages.
+    pub fn name(self) -> &'static str {
+        match self {
+            Flavor::Mariadb => "MariaDB",
+            Flavor::Mysql => "MySQL",
+        }
+    }
+}
+
 /// What mysnap knows of the server it talks to.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct ServerInfo {
@@ -501,66 +547,108 @@ mod tests {
         None
     }
 
-    #[test]
-    fn option_file_client_group_is_read_and_others_ignored() {
-        let f = OptionFile::parse(
-            "[mysqld]\nport=1\n[client]\nuser = backup\npassword=\"s3 cr#t\"\nssl_mode=REQUIRED\n# c\n[other]\nhost=x\n",
-        );
-        assert_eq!(f.get("user").as_deref(), Some("backup"));
-        assert_eq!(f.get("password").as_deref(), Some("s3 cr#t"));
-        assert_eq!(f.get("ssl-mode").as_deref(), Some("REQUIRED"));
-        assert_eq!(f.get("port"), None);
-        assert_eq!(f.get("host"), None);
+    fn groups() -> Vec<String> {
+        ["client", "client-server", "client-mariadb", "mysnap"]
+            .iter()
+            .map(|g| g.to_string())
+            .collect()
+    }
+
+    fn files(text: &str) -> (tempfile::TempDir, Loaded) {
+        let dir = tempfile::tempdir().unwrap();
+        let cnf = dir.path().join("my.cnf");
+        std::fs::write(&cnf, text).unwrap();
+        let mut loaded = Loaded::default();
+        crate::optionfile::parse_file(&cnf, &groups(), &mut loaded, 0).unwrap();
+        (dir, loaded)
+    }
+
+    fn resolve(
+        flags: ConnectFlags,
+        env: &dyn Fn(&str) -> Option<String>,
+        loaded: &Loaded,
+    ) -> Result<ConnectOptions> {
+        ConnectOptions::resolve(flags, env, loaded, &groups())
     }
 
     #[test]
-    fn flags_win_over_file_and_file_over_environment() {
-        let dir = tempfile::tempdir().unwrap();
-        let cnf = dir.path().join("my.cnf");
-        std::fs::write(
-            &cnf,
-            "[client]\npassword=fromfile\nport=3307\nhost=filehost\n",
-        )
-        .unwrap();
+    fn flags_win_over_environment_and_environment_over_files() {
+        let (_dir, loaded) = files(
+            "[mysqld]\nport=1\n[client]\npassword=fromfile\nport=3307\nhost=filehost\nuser=fileuser\n[other]\nuser=x\n",
+        );
         let env = |k: &str| match k {
             "MYSQL_PWD" => Some("fromenv".to_string()),
             "MYSQL_HOST" => Some("envhost".to_string()),
             _ => None,
         };
-        let o = ConnectOptions::resolve(
+        let o = resolve(
             ConnectFlags {
                 host: Some("flaghost".into()),
-                defaults_file: Some(cnf.clone()),
                 ..Default::default()
             },
             &env,
+            &loaded,
         )
         .unwrap();
         assert_eq!(o.host.as_deref(), Some("flaghost"));
-        assert_eq!(o.password.as_deref(), Some("fromfile"));
-        assert_eq!(o.port, Some(3307));
-        let o = ConnectOptions::resolve(ConnectFlags::default(), &env).unwrap();
         assert_eq!(o.password.as_deref(), Some("fromenv"));
-        assert_eq!(o.host.as_deref(), Some("envhost"));
+        assert_eq!(o.port, Some(3307));
+        assert_eq!(o.user.as_deref(), Some("fileuser"));
+        let o = resolve(ConnectFlags::default(), &no_env, &loaded).unwrap();
+        assert_eq!(o.password.as_deref(), Some("fromfile"));
+        assert_eq!(o.host.as_deref(), Some("filehost"));
+    }
+
+    #[test]
+    fn protocol_and_ssl_spellings_of_option_files() {
+        let (_dir, loaded) = files("[client]\nprotocol=tcp\nskip-ssl\nhost=localhost\n");
+        let o = resolve(ConnectFlags::default(), &no_env, &loaded).unwrap();
+        assert_eq!(o.protocol, Some(Protocol::Tcp));
+        assert!(
+            !o.uses_socket(),
+            "--protocol=TCP goes over TCP even to localhost"
+        );
+        assert_eq!(o.ssl_mode, SslMode::Disabled);
+        let (_dir, loaded) = files("[client]\nport=nope\n");
+        let e = resolve(ConnectFlags::default(), &no_env, &loaded)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("invalid port 'nope'") && e.contains("my.cnf line 2"),
+            "{e}"
+        );
+        let e = resolve(
+            ConnectFlags {
+                protocol: Some("pipe".into()),
+                ..Default::default()
+            },
+            &no_env,
+            &Loaded::default(),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("Windows"), "{e}");
     }
 
     #[test]
     fn verify_modes_need_a_ca_and_unknown_modes_are_refused() {
-        let e = ConnectOptions::resolve(
+        let e = resolve(
             ConnectFlags {
                 ssl_mode: Some("verify_ca".into()),
                 ..Default::default()
             },
             &no_env,
+            &Loaded::default(),
         )
         .unwrap_err();
         assert!(e.to_string().contains("--ssl-ca"), "{e}");
-        let e = ConnectOptions::resolve(
+        let e = resolve(
             ConnectFlags {
                 ssl_mode: Some("sometimes".into()),
                 ..Default::default()
             },
             &no_env,
+            &Loaded::default(),
         )
         .unwrap_err();
         assert!(

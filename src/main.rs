@@ -13,10 +13,18 @@ use cli::{Cli, Command};
 
 fn main() -> ExitCode {
     malloc::tune();
-    let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    let mut args: Vec<std::ffi::OsString> = std::env::args_os().collect();
     // A value given after -p or --password as a separate argument may be a password that
     // was meant to be attached: no message ever shows it.
     let secrets = cli::possible_secrets(&args);
+    let defaults = match read_defaults(&mut args) {
+        Ok(Some(d)) => d,
+        Ok(None) => return ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("mysnap: error: {}", one_line(&cli::redact(&e, &secrets)));
+            return ExitCode::from(1);
+        }
+    };
     let cli = match Cli::try_parse_from(cli::normalize_password_args(args)) {
         Ok(cli) => cli,
         Err(e) => return usage_error(e, &secrets),
@@ -34,11 +42,11 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Show(args) => commands::show::run(args),
         Command::Dump(args) => run_async(
-            commands::dump::run(args),
+            commands::dump::run(args, defaults),
             "interrupted; the dump was stopped and what it had written removed",
         ),
         Command::Restore(args) => run_async(
-            commands::restore::run(args),
+            commands::restore::run(args, defaults),
             "interrupted; the target holds a partial restore: run the same command with --resume to continue it, or with --restart --existing=drop to start over",
         ),
     };
@@ -58,6 +66,46 @@ fn main() -> ExitCode {
             })
         }
     }
+}
+
+/// Reads the option files for a command that connects, prints their warnings, and puts
+/// their `[mysnap]` settings into `args` as flags the user did not give. `None` when
+/// `--print-defaults` printed them and the run is over.
+fn read_defaults(args: &mut Vec<std::ffi::OsString>) -> Result<Option<commands::Defaults>, String> {
+    use clap::CommandFactory;
+    let sub_name = args
+        .get(1)
+        .and_then(|a| a.to_str())
+        .unwrap_or("")
+        .to_string();
+    let command = Cli::command();
+    let Some(sub) = command.get_subcommands().find(|c| {
+        c.get_name() == sub_name && c.get_arguments().any(|a| a.get_long() == Some("host"))
+    }) else {
+        return Ok(Some(commands::Defaults::default()));
+    };
+    let (sources, print) = cli::defaults_sources(args);
+    let env = |k: &str| std::env::var(k).ok();
+    let home = std::env::var_os("HOME").map(std::path::PathBuf::from);
+    let loaded =
+        mysnap::optionfile::load(&sources, &env, home.as_deref()).map_err(|e| e.to_string())?;
+    for w in &loaded.warnings {
+        eprintln!("mysnap: warning: {w}");
+    }
+    let groups = mysnap::optionfile::groups(&sources, &env);
+    let mysnap_groups: Vec<String> = groups
+        .iter()
+        .filter(|g| g.starts_with("mysnap"))
+        .cloned()
+        .collect();
+    let flags = cli::settings_as_flags(&loaded, &mysnap_groups, sub, &args[2..])?;
+    if print {
+        println!("mysnap {sub_name} would have been started with the following arguments:");
+        println!("{}", loaded.print_defaults(&groups).join(" "));
+        return Ok(None);
+    }
+    args.splice(2..2, flags);
+    Ok(Some(commands::Defaults { loaded, groups }))
 }
 
 /// A message on one line, whatever the server, a statement or a name put in it: runs of

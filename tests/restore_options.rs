@@ -175,9 +175,9 @@ fn bad_option_combinations_fail_before_connecting() {
         (&["--include", "nosuch.*"], "leave nothing"),
         (&["--include", "orders"], "db.name pattern"),
         (&["--resume", "--existing", "drop"], "--resume"),
-        (&["--existing", "sometimes"], "unknown --existing"),
+        (&["--existing", "sometimes"], "'sometimes' for '--existing"),
         (&["--threads", "0"], "--threads"),
-        (&["--progress", "loud"], "unknown --progress"),
+        (&["--progress", "loud"], "'loud' for '--progress"),
     ];
     for (extra, needle) in cases {
         let o = restore(nowhere.clone(), &dump, extra);

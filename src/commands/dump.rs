@@ -11,7 +11,7 @@ use super::{connector, mib};
 use crate::cli::{parse_size, DumpArgs};
 
 /// Validates the flags, runs the dump, prints a summary.
-pub async fn run(args: DumpArgs) -> Result<()> {
+pub async fn run(args: DumpArgs, defaults: super::Defaults) -> Result<()> {
     let codec: Codec = args.compress.parse()?;
     let whole_server = args.databases.is_empty();
     let options = DumpOptions {
@@ -40,7 +40,7 @@ pub async fn run(args: DumpArgs) -> Result<()> {
         lock_free: args.lock_free,
     };
     options.validate()?;
-    let connector = connector(&args.connection)?;
+    let connector = connector(&args.connection, &defaults)?;
     let display = args.progress.display(args.quiet);
     let progress: Arc<dyn progress::Progress> = Arc::from(progress::for_stderr(
         display,

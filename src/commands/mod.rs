@@ -13,8 +13,17 @@ use crate::cli::ConnectionArgs;
 /// Marks `-p` given without a value.
 pub const PROMPT: &str = "\u{0}prompt";
 
-/// Builds a connector from flags, option file and environment; prompts for `-p`.
-pub fn connector(args: &ConnectionArgs) -> Result<Connector> {
+/// What the option files said: their settings and the groups mysnap reads.
+#[derive(Debug, Default)]
+pub struct Defaults {
+    /// Settings in reading order.
+    pub loaded: mysnap::optionfile::Loaded,
+    /// `client`, `client-server`, `client-mariadb`, `mysnap` (with any suffix, login path).
+    pub groups: Vec<String>,
+}
+
+/// Builds a connector from flags, environment and option files; prompts for `-p`.
+pub fn connector(args: &ConnectionArgs, defaults: &Defaults) -> Result<Connector> {
     let password = match args.password.as_deref() {
         Some(PROMPT) => Some(
             rpassword::prompt_password("Enter password: ")
@@ -28,12 +37,17 @@ pub fn connector(args: &ConnectionArgs) -> Result<Connector> {
         user: args.user.clone(),
         password,
         socket: args.socket.clone(),
-        defaults_file: args.defaults_file.clone(),
+        protocol: args.protocol.clone(),
         ssl_mode: args.ssl_mode.clone(),
         ssl_ca: args.ssl_ca.clone(),
         connect_timeout: args.connect_timeout,
     };
-    let options = ConnectOptions::resolve(flags, &|k| std::env::var(k).ok())?;
+    let options = ConnectOptions::resolve(
+        flags,
+        &|k| std::env::var(k).ok(),
+        &defaults.loaded,
+        &defaults.groups,
+    )?;
     Ok(Connector::new(options))
 }
 

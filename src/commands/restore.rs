@@ -10,7 +10,7 @@ use super::{connector, mib};
 use crate::cli::RestoreArgs;
 
 /// Validates the flags, runs the restore (or plans it), prints a summary.
-pub async fn run(args: RestoreArgs) -> Result<()> {
+pub async fn run(args: RestoreArgs, defaults: super::Defaults) -> Result<()> {
     let display = args.progress.display(args.quiet);
     let options = RestoreOptions {
         dir: args.dir.clone(),
@@ -32,7 +32,7 @@ pub async fn run(args: RestoreArgs) -> Result<()> {
             eprintln!("warning: {w}");
         }
     }
-    let connector = connector(&args.connection)?;
+    let connector = connector(&args.connection, &defaults)?;
     if args.dry_run {
         return print_plan(restore::dry_run(&connector, &options, prepared).await?);
     }

@@ -419,13 +419,6 @@ fn one_line(sql: &str) -> String {
     }
 }
 
-fn flavor_name(f: Flavor) -> &'static str {
-    match f {
-        Flavor::Mariadb => "MariaDB",
-        Flavor::Mysql => "MySQL",
-    }
-}
-
 /// Opens the admin session and checks that the target can take this dump.
 async fn open_target(
     connector: &Connector,
@@ -435,13 +428,20 @@ async fn open_target(
 ) -> Result<(Conn, ServerInfo, Vec<String>, loader::Method)> {
     let mut admin = connector.connect(&[]).await?;
     let server = ServerInfo::detect(&mut admin).await?;
+    progress.note(&format!(
+        "restoring into {} ({} {}, host {})",
+        connector.options().describe(),
+        server.flavor.name(),
+        server.version,
+        server.hostname
+    ));
     if server.flavor != manifest.server.flavor {
         return Err(Error::Invalid(format!(
             "{} is {} {} but the dump comes from {} {}: table and routine definitions differ between MySQL and MariaDB, restore into the same flavor",
             connector.options().describe(),
-            flavor_name(server.flavor),
+            server.flavor.name(),
             server.version,
-            flavor_name(manifest.server.flavor),
+            manifest.server.flavor.name(),
             manifest.server.version
         )));
     }

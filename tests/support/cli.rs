@@ -96,8 +96,9 @@ pub fn show_json(dir: &Path) -> serde_json::Value {
     serde_json::from_slice(&out.stdout).expect("show --json prints JSON")
 }
 
-/// Asserts a failed run: non-zero exit, stderr exactly one `mysnap: error:` line containing
-/// every one of `needles` (case-insensitive). Returns that line.
+/// Asserts a failed run: non-zero exit, stderr ending with exactly one `mysnap: error:`
+/// line containing every one of `needles` (case-insensitive); lines before it are what
+/// the run said as it went (the server it connected to, notes). Returns that line.
 pub fn one_error_line(out: &Output, needles: &[&str]) -> String {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
@@ -106,8 +107,12 @@ pub fn one_error_line(out: &Output, needles: &[&str]) -> String {
         String::from_utf8_lossy(&out.stdout)
     );
     let lines: Vec<&str> = stderr.lines().collect();
-    assert_eq!(lines.len(), 1, "stderr must be one line, got:\n{stderr}");
-    let line = lines[0];
+    let errors = lines
+        .iter()
+        .filter(|l| l.starts_with("mysnap: error"))
+        .count();
+    assert_eq!(errors, 1, "stderr must hold one error line, got:\n{stderr}");
+    let line = *lines.last().expect("an error line");
     eprintln!("stderr: {line}");
     assert!(line.starts_with("mysnap: error:"), "{line}");
     for n in needles {
