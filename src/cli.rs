@@ -27,6 +27,22 @@ pub enum Command {
     Restore(RestoreArgs),
     /// Describe a dump directory.
     Show(ShowArgs),
+    /// Check a dump directory with no server: every file's size, sha256, decompression,
+    /// rows and columns against the manifest.
+    Verify(VerifyArgs),
+}
+
+/// `mysnap verify`.
+#[derive(Debug, Args)]
+pub struct VerifyArgs {
+    /// The dump directory.
+    pub dir: PathBuf,
+    /// Files checked at once.
+    #[arg(short = 't', long, default_value_t = 4, value_parser = parse_threads)]
+    pub threads: usize,
+    /// Print the result as JSON.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// Connection flags, as the mysql client spells them.

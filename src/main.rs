@@ -41,6 +41,7 @@ fn main() -> ExitCode {
         .init();
     let result = match cli.command {
         Command::Show(args) => commands::show::run(args),
+        Command::Verify(args) => commands::verify::run(args),
         Command::Dump(args) => run_async(
             commands::dump::run(args, defaults),
             "interrupted; the dump was stopped and what it had written removed",

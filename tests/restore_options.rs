@@ -242,3 +242,118 @@ fn a_load_blocked_past_the_lock_wait_timeout_is_rolled_back_and_retried() {
     let _ = blocker.wait_with_output();
     assert_same_data(&source, &target, &["r"]);
 }
+
+#[test]
+fn a_restore_checks_what_it_will_need_before_it_writes_anything() {
+    let dir = tempfile::tempdir().unwrap();
+    let (source, dump) = shop_dump(dir.path());
+    source.sql(
+        "SET GLOBAL log_bin_trust_function_creators = 1;
+         CREATE FUNCTION shop.f_unsafe() RETURNS INT RETURN 1;
+         CREATE FUNCTION shop.f_safe() RETURNS INT DETERMINISTIC RETURN 2;",
+    );
+    let with_functions = dir.path().join("with-functions");
+    run_mysnap_ok(&dump_args(&source, &["shop"], &with_functions, &["-q"]));
+    let target = TestServer::start();
+    // An account that may create and load everything in shop, but not as another definer,
+    // nor switch the binary log off, nor create functions on a server writing a binlog.
+    target.sql(
+        "CREATE USER 'loader'@'%' IDENTIFIED BY 'ld_pw_1';
+         GRANT ALL ON shop.* TO 'loader'@'%'; GRANT ALL ON mysnap.* TO 'loader'@'%';",
+    );
+    let mut loader = login_args(target.port(), "loader");
+    loader.push("-pld_pw_1".into());
+    let untouched = |what: &str| {
+        assert!(
+            target.table_names("shop").is_empty(),
+            "{what}: the target was written"
+        );
+    };
+    let cases: &[(&Path, &[&str], &[&str])] = &[
+        (
+            &dump,
+            &[],
+            &[
+                "SET USER",
+                "DEFINER is `root`@`localhost`",
+                "--definer current",
+            ],
+        ),
+        (
+            &dump,
+            &["--definer", "current", "--skip-binlog"],
+            &["BINLOG ADMIN", "--skip-binlog"],
+        ),
+        (
+            &with_functions,
+            &["--definer", "current"],
+            &["log_bin_trust_function_creators", "SUPER"],
+        ),
+    ];
+    for (d, extra, needles) in cases {
+        let o = restore(loader.clone(), d, extra);
+        support::one_error_line(&o, needles);
+        untouched(&format!("{extra:?}"));
+        // --dry-run says the same, without writing either.
+        let mut dry = extra.to_vec();
+        dry.push("--dry-run");
+        support::one_error_line(&restore(loader.clone(), d, &dry), needles);
+        untouched(&format!("{dry:?}"));
+    }
+    // With the setting, only the function the binlog cannot take is named.
+    target
+        .sql("SET GLOBAL log_bin_trust_function_creators = 0; GRANT SUPER ON *.* TO 'loader'@'%';");
+    let o = restore(loader.clone(), &with_functions, &["--definer", "current"]);
+    support::one_error_line(&o, &["`shop`.`f_unsafe`", "DETERMINISTIC"]);
+    untouched("f_unsafe");
+    target.sql("SET GLOBAL log_bin_trust_function_creators = 1;");
+    let o = restore(
+        loader.clone(),
+        &with_functions,
+        &["--definer", "current", "-q"],
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    target.sql("SET GLOBAL log_bin_trust_function_creators = 0;");
+    // A database the account cannot create in is named with the privilege.
+    let o = restore(
+        loader,
+        &dump,
+        &["--definer", "current", "--rename", "shop=elsewhere"],
+    );
+    support::one_error_line(&o, &["CREATE on `elsewhere`"]);
+}
+
+#[test]
+fn dry_run_fails_where_the_real_restore_would() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_source, dump) = shop_dump(dir.path());
+    let target = TestServer::start();
+    let ok = restore(target.conn_args(), &dump, &["--dry-run"]);
+    assert!(ok.status.success(), "{}", stderr(&ok));
+    assert!(support::stdout(&ok).contains("every check passed"));
+    // Unreachable target.
+    let nowhere = login_args(free_port(), "root");
+    let o = restore(nowhere, &dump, &["--dry-run", "--connect-timeout", "3"]);
+    support::one_error_line(&o, &["cannot connect"]);
+    // Every table already there.
+    run_mysnap_ok(&restore_args(&target, &dump, &["-q"]));
+    let o = restore(target.conn_args(), &dump, &["--dry-run"]);
+    support::one_error_line(&o, &["already exists"]);
+    // A damaged data file.
+    let file = std::fs::read_dir(dump.join("data"))
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    let mut bytes = std::fs::read(&file).unwrap();
+    let mid = bytes.len() / 2;
+    bytes[mid] ^= 1;
+    std::fs::write(&file, bytes).unwrap();
+    let o = restore(
+        target.conn_args(),
+        &dump,
+        &["--dry-run", "--existing", "drop"],
+    );
+    support::one_error_line(&o, &["sha256"]);
+}

@@ -4,6 +4,7 @@
 pub mod dump;
 pub mod restore;
 pub mod show;
+pub mod verify;
 
 use anyhow::Result;
 use mysnap::connect::{ConnectFlags, ConnectOptions, Connector};

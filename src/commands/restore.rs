@@ -33,13 +33,16 @@ pub async fn run(args: RestoreArgs, defaults: super::Defaults) -> Result<()> {
         }
     }
     let connector = connector(&args.connection, &defaults)?;
-    if args.dry_run {
-        return print_plan(restore::dry_run(&connector, &options, prepared).await?);
-    }
     let progress: Arc<dyn progress::Progress> = Arc::from(progress::for_stderr(
         display,
         super::interval(args.progress_interval)?,
     ));
+    if args.dry_run {
+        let plan = restore::dry_run(&connector, &options, prepared, progress)
+            .await
+            .map_err(|e| super::name_server(e, &connector))?;
+        return print_plan(plan);
+    }
     let s = restore::run(&connector, &options, prepared, progress)
         .await
         .map_err(|e| super::name_server(e, &connector))?;
@@ -83,7 +86,10 @@ pub async fn run(args: RestoreArgs, defaults: super::Defaults) -> Result<()> {
 
 fn print_plan(plan: restore::DryRun) -> Result<()> {
     let m = &plan.manifest;
-    println!("dry run: nothing is changed");
+    println!(
+        "dry run into {}: nothing is changed; every check passed (privileges, settings, conflicts, {} data files' sizes and sha256)",
+        plan.target, plan.verified_files
+    );
     for db in &m.databases {
         let files: usize = db.tables.iter().map(|t| t.files.len()).sum();
         let bytes: u64 = db.tables.iter().map(|t| t.raw_bytes).sum();

@@ -51,6 +51,62 @@ fn first_special(value: &[u8]) -> usize {
     i
 }
 
+/// Counts the rows of row text fed in blocks of any size, and checks that each has the
+/// expected number of fields: what `verify` needs without parsing values.
+#[derive(Debug)]
+pub struct RowCounter {
+    columns: usize,
+    rows: u64,
+    fields: usize,
+    escaped: bool,
+    pending: bool,
+    /// The first row (1-based) with another number of fields, and that number.
+    pub bad_row: Option<(u64, usize)>,
+}
+
+impl RowCounter {
+    /// A counter for rows of `columns` fields.
+    pub fn new(columns: usize) -> Self {
+        RowCounter {
+            columns,
+            rows: 0,
+            fields: 1,
+            escaped: false,
+            pending: false,
+            bad_row: None,
+        }
+    }
+
+    /// Takes the next block.
+    pub fn push(&mut self, block: &[u8]) {
+        for &b in block {
+            self.pending = true;
+            if self.escaped {
+                self.escaped = false;
+            } else if b == b'\\' {
+                self.escaped = true;
+            } else if b == FIELD_END {
+                self.fields += 1;
+            } else if b == ROW_END {
+                self.rows += 1;
+                if self.fields != self.columns && self.bad_row.is_none() {
+                    self.bad_row = Some((self.rows, self.fields));
+                }
+                self.fields = 1;
+                self.pending = false;
+            }
+        }
+    }
+
+    /// The rows counted; `Err` when the text ends inside a row.
+    pub fn finish(&self) -> Result<u64, String> {
+        if self.pending {
+            return Err(format!("the text ends inside row {}", self.rows + 1));
+        }
+        Ok(self.rows)
+    }
+}
+
 /// The field separator.
 pub const FIELD_END: u8 = b'\t';
 /// The row terminator.
@@ -117,6 +173,25 @@ pub fn parse_rows(text: &[u8]) -> Vec<Vec<Option<Vec<u8>>>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn rows_are_counted_across_blocks_with_escapes() {
+        let mut text = Vec::new();
+        push_row(&mut text, &[Some(b"a\tb\n\\".as_slice()), None]);
+        push_row(&mut text, &[Some(b"".as_slice()), Some(b"x".as_slice())]);
+        let mut c = RowCounter::new(2);
+        for chunk in text.chunks(3) {
+            c.push(chunk);
+        }
+        assert_eq!(c.finish(), Ok(2));
+        assert_eq!(c.bad_row, None);
+        let mut c = RowCounter::new(3);
+        c.push(&text);
+        assert_eq!(c.bad_row, Some((1, 2)));
+        let mut c = RowCounter::new(2);
+        c.push(b"a\tb");
+        assert!(c.finish().is_err());
+    }
 
     #[test]
     fn null_empty_and_the_strings_null_and_backslash_n_stay_distinct() {

@@ -11,6 +11,7 @@ pub mod insert;
 pub mod journal;
 pub mod loader;
 pub mod objects;
+mod preflight;
 pub mod rates;
 pub mod schema;
 pub mod select;
@@ -296,7 +297,7 @@ fn with_current_definer(mut manifest: Manifest) -> Result<Manifest> {
 /// The data directory holds the manifest's files and nothing else, and is a directory of
 /// the dump, not a link to somewhere else: a file nobody listed means the dump was altered
 /// or mixed with another.
-fn check_data_directory(dir: &std::path::Path, manifest: &Manifest) -> Result<()> {
+pub(crate) fn check_data_directory(dir: &std::path::Path, manifest: &Manifest) -> Result<()> {
     let data = dir.join(DATA_DIR);
     let listed: std::collections::HashSet<&str> = manifest
         .data_files()
@@ -447,7 +448,18 @@ async fn open_target(
     }
     let init = session_init(&server, write_binlog);
     for stmt in &init {
-        admin.query_drop(stmt.as_str()).await.ctx(|| stmt.clone())?;
+        match admin.query_drop(stmt.as_str()).await {
+            // Switching the binary log off is the one setting that needs a privilege.
+            Err(mysql_async::Error::Server(e))
+                if e.code == 1227 && stmt.contains("sql_log_bin") =>
+            {
+                return Err(Error::Invalid(format!(
+                    "the restore needs BINLOG ADMIN (or SUPER) (to switch the binary log off with --skip-binlog) and {} does not hold it; grant it, or restore without --skip-binlog",
+                    connector.options().describe()
+                )));
+            }
+            other => other.ctx(|| stmt.clone())?,
+        }
     }
     let (local_infile, max_packet): (i64, u64) = admin
         .query_first("SELECT @@GLOBAL.local_infile, @@max_allowed_packet")
@@ -486,29 +498,48 @@ fn index_work(table: &crate::format::manifest::Table) -> u64 {
     table.index_bytes * 2 + table.raw_bytes / 16
 }
 
-/// Restores a dump directory, as [`prepare`] read it, into the server `connector` reaches.
-pub async fn run(
+/// What the checks before any write found, and what the restore goes on with.
+struct Checked {
+    admin: Conn,
+    server: ServerInfo,
+    init: Vec<String>,
+    method: loader::Method,
+    /// Journal items of an interrupted run (empty with `--restart`).
+    done: HashSet<String>,
+    resuming: bool,
+    recorded_files: usize,
+    existing: schema::ObjectSet,
+}
+
+/// Everything a restore checks before it writes anything: the target's flavor and names,
+/// the journal, every file still to load (size and sha256), conflicts with existing
+/// objects, and the privileges and settings the whole restore will need.
+async fn check(
     connector: &Connector,
     options: &RestoreOptions,
-    prepared: Prepared,
-    progress: Arc<dyn Progress>,
-) -> Result<RestoreSummary> {
-    let started = Instant::now();
-    let Prepared {
-        manifest, journal, ..
-    } = prepared;
-    let (mut admin, server, init, method) = open_target(
-        connector,
-        &manifest,
-        options.write_binlog,
-        progress.as_ref(),
+    manifest: &Manifest,
+    journal: &Journal,
+    progress: &dyn Progress,
+) -> Result<Checked> {
+    let (mut admin, server, init, method) =
+        open_target(connector, manifest, options.write_binlog, progress).await?;
+    schema::check_known_names(&mut admin, manifest).await?;
+    let account: Option<String> = admin
+        .query_first("SELECT CURRENT_USER()")
+        .await
+        .ctx(|| "reading the restoring account".into())?;
+    preflight::check(
+        &mut admin,
+        &server,
+        manifest,
+        options,
+        &account.unwrap_or_default(),
     )
     .await?;
-    schema::check_known_names(&mut admin, &manifest).await?;
     let mut done = journal.read(&mut admin).await?;
     let recorded_files = done.iter().filter(|i| i.starts_with("file:")).count();
     if options.restart {
-        // Discarded below, once the checks have passed.
+        // Discarded once the checks have passed.
         done.clear();
     }
     if !options.resume && !done.is_empty() {
@@ -517,11 +548,6 @@ pub async fn run(
         )));
     }
     let resuming = options.resume && !done.is_empty();
-    let account_items: HashSet<String> = done
-        .iter()
-        .filter(|i| i.starts_with("account:") || i.starts_with("grants:"))
-        .cloned()
-        .collect();
     if options.resume && !resuming {
         progress.note("no interrupted restore of this dump is recorded on the target: starting from the beginning");
     }
@@ -536,9 +562,9 @@ pub async fn run(
             .await
             .map_err(|e| Error::Dump(format!("verification failed: {e}")))??;
     }
-    let mut existing = schema::existing_objects(&mut admin, &manifest).await?;
+    let existing = schema::existing_objects(&mut admin, manifest).await?;
     if !resuming {
-        schema::check_conflicts(&manifest, &existing, options.existing).map_err(|e| {
+        schema::check_conflicts(manifest, &existing, options.existing).map_err(|e| {
             if options.resume {
                 // A completed restore removes its journal: say why --resume found nothing.
                 Error::Conflict(format!(
@@ -549,6 +575,44 @@ pub async fn run(
             }
         })?;
     }
+    Ok(Checked {
+        admin,
+        server,
+        init,
+        method,
+        done,
+        resuming,
+        recorded_files,
+        existing,
+    })
+}
+
+/// Restores a dump directory, as [`prepare`] read it, into the server `connector` reaches.
+pub async fn run(
+    connector: &Connector,
+    options: &RestoreOptions,
+    prepared: Prepared,
+    progress: Arc<dyn Progress>,
+) -> Result<RestoreSummary> {
+    let started = Instant::now();
+    let Prepared {
+        manifest, journal, ..
+    } = prepared;
+    let Checked {
+        mut admin,
+        server,
+        init,
+        method,
+        done,
+        resuming,
+        recorded_files,
+        mut existing,
+    } = check(connector, options, &manifest, &journal, progress.as_ref()).await?;
+    let account_items: HashSet<String> = done
+        .iter()
+        .filter(|i| i.starts_with("account:") || i.starts_with("grants:"))
+        .cloned()
+        .collect();
     if options.restart {
         let discarded = journal.discard(&mut admin).await?;
         if discarded > 0 || recorded_files > 0 {
@@ -753,6 +817,10 @@ async fn add_foreign_keys(conn: &mut Conn, plan: &data::LoadPlan) -> Result<()> 
 /// What `--dry-run` reports.
 #[derive(Debug, Clone)]
 pub struct DryRun {
+    /// Data files whose size and sha256 were checked.
+    pub verified_files: usize,
+    /// The server and account it would restore into.
+    pub target: String,
     /// The selected, renamed manifest.
     pub manifest: Arc<Manifest>,
     /// Raw bytes of data plus index work, in byte-equivalents.
@@ -763,14 +831,26 @@ pub struct DryRun {
     pub rate_source: String,
 }
 
-/// Plans a restore without writing anything: what would be created and loaded, and how
-/// long it should take at the rate last measured on this target (or a stated default).
+/// Runs every check of a real restore (connection, target, privileges and settings,
+/// journal, conflicts, every file's size and sha256) without writing anything, then plans
+/// it: what would be created and loaded, and how long it should take at the rate last
+/// measured on this target (or a stated default). Fails where the real run would fail.
 pub async fn dry_run(
     connector: &Connector,
     options: &RestoreOptions,
     prepared: Prepared,
+    progress: Arc<dyn Progress>,
 ) -> Result<DryRun> {
-    let Prepared { manifest, .. } = prepared;
+    let Prepared {
+        manifest, journal, ..
+    } = prepared;
+    let Checked {
+        admin,
+        server,
+        done,
+        ..
+    } = check(connector, options, &manifest, &journal, progress.as_ref()).await?;
+    let _ = admin.disconnect().await;
     let index_work: u64 = if options.defer_indexes {
         manifest
             .databases
@@ -787,30 +867,31 @@ pub async fn dry_run(
     } else {
         0
     };
-    let (rate, rate_source) = match connector.connect(&[]).await {
-        Ok(mut conn) => {
-            let server = ServerInfo::detect(&mut conn).await?;
-            let _ = conn.disconnect().await;
-            match rates::lookup(&server) {
-                Some(r) => (
-                    r,
-                    format!("measured by the last restore into {}", rates::key(&server)),
-                ),
-                None => (
-                    rates::DEFAULT_RATE,
-                    format!(
-                        "default: no restore into {} measured yet",
-                        rates::key(&server)
-                    ),
-                ),
-            }
-        }
-        Err(e) => (
+    let (rate, rate_source) = match rates::lookup(&server) {
+        Some(r) => (
+            r,
+            format!("measured by the last restore into {}", rates::key(&server)),
+        ),
+        None => (
             rates::DEFAULT_RATE,
-            format!("default: target not reached ({e})"),
+            format!(
+                "default: no restore into {} measured yet",
+                rates::key(&server)
+            ),
         ),
     };
+    let verified = manifest
+        .data_files()
+        .filter(|(_, _, f)| !done.contains(&file_item(&f.path)))
+        .count();
     Ok(DryRun {
+        verified_files: verified,
+        target: format!(
+            "{} ({} {})",
+            connector.options().describe(),
+            server.flavor.name(),
+            server.version
+        ),
         work_bytes: manifest.totals.raw_bytes + index_work,
         manifest,
         rate,
