@@ -72,6 +72,16 @@ impl std::str::FromStr for Display {
     }
 }
 
+/// A size in units that fit: `512 B`, `1.5 KiB`, `3.2 GiB`.
+pub fn bytes(n: u64) -> String {
+    bytesize::ByteSize(n).display().iec().to_string()
+}
+
+/// `1 table`, `2 tables`: a count and its noun, singular or plural.
+pub fn count(n: u64, singular: &str, plural: &str) -> String {
+    format!("{n} {}", if n == 1 { singular } else { plural })
+}
+
 /// Builds the front end for this process's stderr.
 /// `every` overrides the interval of lines (10 s) and JSON (2 s).
 pub fn for_stderr(display: Display, every: Option<Duration>) -> Box<dyn Progress> {
@@ -359,13 +369,13 @@ impl PeriodicState {
             100.0
         };
         eprintln!(
-            "{phase}: {:.1}/{:.1} MiB ({pct:.0}%), {} rows, tables {}/{}, {:.1} MiB/s, ETA {}",
-            s.done_bytes as f64 / 1048576.0,
-            s.total_bytes as f64 / 1048576.0,
+            "{phase}: {} of {} ({pct:.0}%), {} rows, tables {}/{}, {}/s, ETA {}",
+            bytes(s.done_bytes),
+            bytes(s.total_bytes),
             s.rows,
             s.tables,
             s.total_tables,
-            s.rate / 1048576.0,
+            bytes(s.rate as u64),
             s.eta.map_or("-".to_string(), |e| format!("{e:.0}s"))
         );
     }
@@ -409,6 +419,10 @@ impl Progress for Periodic {
     }
     fn end(&self) {
         self.shared.generation.fetch_add(1, Ordering::SeqCst);
+        // The phase is over: its last line says 100 %, whatever the estimate of its total.
+        let c = &self.shared.counters;
+        c.total_bytes
+            .store(c.bytes.load(Ordering::Relaxed), Ordering::Relaxed);
         self.shared.print();
     }
     fn set_forecast(&self, forecast: Arc<dyn Forecast>) {

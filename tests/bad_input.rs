@@ -441,7 +441,18 @@ fn ctrl_c_during_a_restore_says_how_to_resume() {
     }
     let out = interrupt(child);
     one_error_line(&out, &["interrupted", "--resume"]);
-    run_mysnap_ok(&restore_args(&dst, &dump, &["--resume", "-q"]));
+    // The resumed run's summary counts every run's rows, and says what it loaded itself.
+    let resumed = run_mysnap_ok(&restore_args(
+        &dst,
+        &dump,
+        &["--resume", "--progress", "none"],
+    ));
+    let said = support::stdout(&resumed);
+    assert!(
+        said.contains("restored 3 tables, 60000 rows")
+            && said.contains("loaded before the interruption"),
+        "{said}"
+    );
     assert_same_data(&src, &dst, &["d"]);
 }
 
@@ -569,5 +580,50 @@ fn verify_checks_a_dump_without_a_server_down_to_its_rows() {
     one_error_line(
         &run_mysnap(&["verify", dump.to_str().unwrap()]),
         &["sha256"],
+    );
+}
+
+#[test]
+fn dump_progress_follows_its_flag_and_a_finished_run_ends_at_100_percent() {
+    let (s, dir) = small_source();
+    let run = |name: &str, progress: &str| {
+        let out = dir.path().join(name);
+        run_mysnap(&dump_args(
+            &s,
+            &["d"],
+            &out,
+            &["--progress", progress, "--progress-interval", "0.05"],
+        ))
+    };
+    let json = run("json", "json");
+    assert!(json.status.success(), "{}", support::stderr(&json));
+    let lines: Vec<serde_json::Value> = support::stderr(&json)
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("every progress line is JSON"))
+        .collect();
+    let last = lines
+        .iter()
+        .rev()
+        .find(|l| l.get("done_bytes").is_some())
+        .unwrap();
+    assert_eq!(last["done_bytes"], last["total_bytes"], "{last}");
+    let lines = run("lines", "lines");
+    let text = support::stderr(&lines);
+    let last = text.lines().rev().find(|l| l.starts_with("dump:")).unwrap();
+    assert!(last.contains("(100%)"), "{last}");
+    assert!(!text.contains("0.0 MiB"), "sizes in units that fit: {text}");
+    let none = run("none", "none");
+    assert!(
+        !support::stderr(&none).contains("dump:"),
+        "{}",
+        support::stderr(&none)
+    );
+    let bad = run("bad", "bogus");
+    assert_eq!(bad.status.code(), Some(2));
+    one_error_line(&bad, &["bogus", "--progress"]);
+    let summary = support::stdout(&none);
+    assert!(
+        summary.contains("dumped 1 database, 1 table, 10 rows"),
+        "{summary}"
     );
 }

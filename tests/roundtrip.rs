@@ -95,6 +95,26 @@ fn fidelity_fixture_round_trips_byte_identical() {
         .count();
     assert!(split > 0, "no table was split into several files");
 
+    // show: names with control characters escaped, columns lined up whatever the script.
+    let shown = support::stdout(&run_mysnap_ok(&["show", out.to_str().unwrap()]));
+    assert!(
+        !shown.chars().any(|c| c.is_control() && c != '\n'),
+        "{shown}"
+    );
+    assert!(
+        shown.contains("line\\nbreak"),
+        "a LF in a name is escaped: {shown}"
+    );
+    let engine_columns: std::collections::HashSet<usize> = shown
+        .lines()
+        .filter(|l| l.starts_with("  ") && l.contains(" InnoDB "))
+        .map(|l| {
+            unicode_width::UnicodeWidthStr::width(&l[..l.find(" InnoDB ").unwrap()])
+                + l[l.find(" InnoDB ").unwrap()..].find('I').unwrap()
+        })
+        .collect();
+    assert_eq!(engine_columns.len(), 1, "{shown}");
+
     // `show --sql` is the schema as a script the stock client loads: the same schema,
     // routines, views, triggers and events as the source's.
     let script = run_mysnap_ok(&["show", out.to_str().unwrap(), "--sql"]).stdout;

@@ -7,8 +7,9 @@ use mysnap::dump::{self, DumpOptions};
 use mysnap::format::Codec;
 use mysnap::progress;
 
-use super::{connector, mib};
+use super::connector;
 use crate::cli::{parse_size, DumpArgs};
+use mysnap::progress::{bytes, count};
 
 /// Validates the flags, runs the dump, prints a summary.
 pub async fn run(args: DumpArgs, defaults: super::Defaults) -> Result<()> {
@@ -55,16 +56,22 @@ pub async fn run(args: DumpArgs, defaults: super::Defaults) -> Result<()> {
     }
     let t = &m.totals;
     println!(
-        "dumped {} database(s), {} tables, {} rows, {} raw, {} stored in {} files, {:.1} s -> {}",
-        m.databases.len(),
-        t.tables,
-        t.rows,
-        mib(t.raw_bytes),
-        mib(t.stored_bytes),
-        t.files,
+        "dumped {}, {}, {}, {} raw, {} stored in {}, {:.1} s -> {}",
+        count(m.databases.len() as u64, "database", "databases"),
+        count(t.tables, "table", "tables"),
+        count(t.rows, "row", "rows"),
+        bytes(t.raw_bytes),
+        bytes(t.stored_bytes),
+        count(t.files, "file", "files"),
         m.duration_seconds,
         args.output.display()
     );
+    if !m.accounts.is_empty() {
+        println!(
+            "accounts: {}",
+            count(m.accounts.len() as u64, "account", "accounts")
+        );
+    }
     println!(
         "snapshot: {} on {} sessions, global lock held {:.1} ms",
         m.consistency.method, m.consistency.sessions, m.consistency.global_lock_ms

@@ -62,11 +62,6 @@ pub fn name_server(e: mysnap::Error, connector: &Connector) -> anyhow::Error {
     }
 }
 
-/// Bytes as MiB with one decimal.
-pub fn mib(bytes: u64) -> String {
-    format!("{:.1} MiB", bytes as f64 / 1048576.0)
-}
-
 /// `--progress-interval` as a duration.
 pub fn interval(seconds: Option<f64>) -> Result<Option<std::time::Duration>> {
     match seconds {

@@ -6,8 +6,9 @@ use anyhow::Result;
 use mysnap::progress;
 use mysnap::restore::{self, select::Selection, RestoreOptions};
 
-use super::{connector, mib};
+use super::connector;
 use crate::cli::RestoreArgs;
+use mysnap::progress::{bytes, count};
 
 /// Validates the flags, runs the restore (or plans it), prints a summary.
 pub async fn run(args: RestoreArgs, defaults: super::Defaults) -> Result<()> {
@@ -47,19 +48,22 @@ pub async fn run(args: RestoreArgs, defaults: super::Defaults) -> Result<()> {
         .await
         .map_err(|e| super::name_server(e, &connector))?;
     if !args.quiet {
+        // A resumed restore counts what every run loaded, and says what this one did.
         let resumed = if s.resumed_files > 0 {
             format!(
-                " ({} files loaded by the interrupted run skipped)",
-                s.resumed_files
+                " ({} and {} loaded by this run; {} loaded before the interruption)",
+                count(s.rows, "row", "rows"),
+                bytes(s.raw_bytes),
+                count(s.resumed_files as u64, "file", "files")
             )
         } else {
             String::new()
         };
         println!(
-            "restored {} tables, {} rows, {} in {:.1} s from {}{resumed}",
-            s.tables,
-            s.rows,
-            mib(s.raw_bytes),
+            "restored {}, {}, {} in {:.1} s from {}{resumed}",
+            count(s.tables, "table", "tables"),
+            count(s.total_rows, "row", "rows"),
+            bytes(s.total_raw_bytes),
             s.seconds,
             args.dir.display()
         );
@@ -92,29 +96,29 @@ fn print_plan(plan: restore::DryRun) -> Result<()> {
     );
     for db in &m.databases {
         let files: usize = db.tables.iter().map(|t| t.files.len()).sum();
-        let bytes: u64 = db.tables.iter().map(|t| t.raw_bytes).sum();
+        let size: u64 = db.tables.iter().map(|t| t.raw_bytes).sum();
         println!(
-            "database {}: {} tables ({} files, {}), {} sequences, {} views, {} routines, {} triggers, {} events",
+            "database {}: {} ({}, {}), {}, {}, {}, {}, {}",
             db.name,
-            db.tables.len(),
-            files,
-            mib(bytes),
-            db.sequences.len(),
-            db.views.len(),
-            db.routines.len(),
-            db.triggers.len(),
-            db.events.len()
+            count(db.tables.len() as u64, "table", "tables"),
+            count(files as u64, "file", "files"),
+            self::bytes(size),
+            count(db.sequences.len() as u64, "sequence", "sequences"),
+            count(db.views.len() as u64, "view", "views"),
+            count(db.routines.len() as u64, "routine", "routines"),
+            count(db.triggers.len() as u64, "trigger", "triggers"),
+            count(db.events.len() as u64, "event", "events")
         );
     }
     let secs = plan.work_bytes as f64 / plan.rate;
     println!(
-        "total: {} tables, {} files, {} rows, {} of data; predicted {:.0} s at {:.1} MiB/s ({})",
-        m.totals.tables,
-        m.totals.files,
-        m.totals.rows,
-        mib(m.totals.raw_bytes),
+        "total: {}, {}, {}, {} of data; predicted {:.0} s at {}/s ({})",
+        count(m.totals.tables, "table", "tables"),
+        count(m.totals.files, "file", "files"),
+        count(m.totals.rows, "row", "rows"),
+        bytes(m.totals.raw_bytes),
         secs,
-        plan.rate / 1048576.0,
+        bytes(plan.rate as u64),
         plan.rate_source
     );
     Ok(())

@@ -5,8 +5,8 @@ use std::io::Write;
 use anyhow::Result;
 use mysnap::format::Manifest;
 
-use super::mib;
 use crate::cli::ShowArgs;
+use mysnap::progress::{bytes, count};
 
 /// Prints a dump's manifest, as JSON or as a summary.
 pub fn run(args: ShowArgs) -> Result<()> {
@@ -62,32 +62,55 @@ pub fn run(args: ShowArgs) -> Result<()> {
     )?;
     writeln!(
         out,
-        "totals:      {} tables, {} rows, {} raw, {} stored, {} files",
-        m.totals.tables,
-        m.totals.rows,
-        mib(m.totals.raw_bytes),
-        mib(m.totals.stored_bytes),
-        m.totals.files
+        "totals:      {}, {}, {} raw, {} stored, {}",
+        count(m.totals.tables, "table", "tables"),
+        count(m.totals.rows, "row", "rows"),
+        bytes(m.totals.raw_bytes),
+        bytes(m.totals.stored_bytes),
+        count(m.totals.files, "file", "files")
     )?;
+    // One column width for every table name of the dump, so that the columns line up.
+    let name_width = m
+        .databases
+        .iter()
+        .flat_map(|d| &d.tables)
+        .map(|t| unicode_width::UnicodeWidthStr::width(printable(&t.name).as_str()))
+        .max()
+        .unwrap_or(0)
+        .max(20);
     for db in &m.databases {
         writeln!(
             out,
-            "database {} ({} / {}): {} tables, {} views, {} routines, {} triggers, {} events, {} sequences",
-            printable(&db.name), db.charset, db.collation, db.tables.len(), db.views.len(), db.routines.len(), db.triggers.len(), db.events.len(), db.sequences.len()
+            "database {} ({} / {}): {}, {}, {}, {}, {}, {}",
+            printable(&db.name),
+            db.charset,
+            db.collation,
+            count(db.tables.len() as u64, "table", "tables"),
+            count(db.views.len() as u64, "view", "views"),
+            count(db.routines.len() as u64, "routine", "routines"),
+            count(db.triggers.len() as u64, "trigger", "triggers"),
+            count(db.events.len() as u64, "event", "events"),
+            count(db.sequences.len() as u64, "sequence", "sequences")
         )?;
         for t in &db.tables {
             writeln!(
                 out,
-                "  {:<40} {:>8} {:>12} rows {:>12} {:>4} files",
-                printable(&t.name),
+                "  {} {:>8} {:>17} {:>12} {:>9}",
+                padded(&printable(&t.name), name_width),
                 t.engine,
-                t.rows,
-                mib(t.raw_bytes),
-                t.files.len()
+                count(t.rows, "row", "rows"),
+                bytes(t.raw_bytes),
+                count(t.files.len() as u64, "file", "files")
             )?;
         }
     }
     Ok(())
+}
+
+/// `s` followed by spaces up to `width` display columns (a CJK character takes two).
+fn padded(s: &str, width: usize) -> String {
+    let w = unicode_width::UnicodeWidthStr::width(s);
+    format!("{s}{}", " ".repeat(width.saturating_sub(w)))
 }
 
 /// A name with control characters escaped, so one object stays on one line.

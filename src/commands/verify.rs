@@ -3,8 +3,8 @@
 use anyhow::Result;
 use mysnap::restore::verify::verify_dump;
 
-use super::mib;
 use crate::cli::VerifyArgs;
+use mysnap::progress::bytes;
 
 /// Checks a dump directory with no server and says what was checked.
 pub fn run(args: VerifyArgs) -> Result<()> {
@@ -27,8 +27,8 @@ pub fn run(args: VerifyArgs) -> Result<()> {
             args.dir.display(),
             r.files,
             r.rows,
-            mib(r.raw_bytes),
-            mib(r.stored_bytes)
+            bytes(r.raw_bytes),
+            bytes(r.stored_bytes)
         );
     }
     Ok(())

@@ -106,6 +106,10 @@ pub struct RestoreSummary {
     pub tables: u64,
     /// Rows loaded in this run.
     pub rows: u64,
+    /// Rows of the restore, over every run (the selection's total).
+    pub total_rows: u64,
+    /// Raw bytes of the restore, over every run.
+    pub total_raw_bytes: u64,
     /// Raw bytes loaded in this run.
     pub raw_bytes: u64,
     /// Files an interrupted run had already loaded.
@@ -719,6 +723,8 @@ pub async fn run(
         rows,
         raw_bytes,
         resumed_files,
+        total_rows: manifest.totals.rows,
+        total_raw_bytes: manifest.totals.raw_bytes,
         seconds: started.elapsed().as_secs_f64(),
         accounts,
     })
