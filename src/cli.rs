@@ -19,11 +19,11 @@ pub struct Cli {
 /// The subcommands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Take one consistent snapshot of databases into a new directory.
-    #[command(disable_help_flag = true)]
+    /// Take one consistent snapshot of databases (or the whole server) into a new directory.
+    #[command(disable_help_flag = true, after_help = CONNECTION_HELP)]
     Dump(DumpArgs),
     /// Load a dump directory into a server.
-    #[command(disable_help_flag = true)]
+    #[command(disable_help_flag = true, after_help = CONNECTION_HELP)]
     Restore(RestoreArgs),
     /// Describe a dump directory.
     Show(ShowArgs),
@@ -44,6 +44,14 @@ pub struct VerifyArgs {
     #[arg(long)]
     pub json: bool,
 }
+
+/// Where connection settings come from, for `--help`.
+const CONNECTION_HELP: &str =
+    "Connection settings come from flags, then the environment (MYSQL_PWD, MYSQL_HOST, \
+MYSQL_TCP_PORT, MYSQL_UNIX_PORT), then option files, read as the mysql client reads them: \
+/etc/my.cnf, /etc/mysql/my.cnf, $MARIADB_HOME/my.cnf, --defaults-extra-file, ~/.my.cnf, \
+~/.mylogin.cnf; groups [client], [client-server], [client-mariadb] and [mysnap]. The [mysnap] \
+group may also hold mysnap's own settings by their long names (threads = 8).";
 
 /// Connection flags, as the mysql client spells them.
 #[derive(Debug, Clone, Args)]
