@@ -375,6 +375,17 @@ impl Connector {
         }
     }
 
+    /// `user@host:port (MariaDB 10.11.19, host db1)`: where its sessions go and what answered.
+    pub fn connected_to(&self, server: &ServerInfo) -> String {
+        format!(
+            "{} ({} {}, host {})",
+            self.options.describe(),
+            server.flavor.name(),
+            server.version,
+            server.hostname
+        )
+    }
+
     /// The options this connector uses.
     pub fn options(&self) -> &ConnectOptions {
         &self.options

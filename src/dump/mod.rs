@@ -203,13 +203,7 @@ pub async fn run(
     let started = Instant::now();
     let mut meta = connector.connect(&[]).await?;
     let server = ServerInfo::detect(&mut meta).await?;
-    progress.note(&format!(
-        "dumping from {} ({} {}, host {})",
-        connector.options().describe(),
-        server.flavor.name(),
-        server.version,
-        server.hostname
-    ));
+    progress.note(&format!("dumping from {}", connector.connected_to(&server)));
     let init = session_init(server.flavor);
     for stmt in &init {
         meta.query_drop(stmt.as_str()).await.ctx(|| stmt.clone())?;

@@ -334,6 +334,15 @@ pub struct Totals {
 }
 
 impl Database {
+    /// Its views, routines, triggers and events, to change them.
+    pub fn stored_objects_mut(&mut self) -> impl Iterator<Item = &mut StoredObject> {
+        self.views
+            .iter_mut()
+            .chain(self.routines.iter_mut())
+            .chain(self.triggers.iter_mut())
+            .chain(self.events.iter_mut())
+    }
+
     /// Its views, routines, triggers and events, in that order.
     pub fn stored_objects(&self) -> impl Iterator<Item = &StoredObject> {
         self.views

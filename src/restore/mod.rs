@@ -279,18 +279,13 @@ fn dangling_references(
 /// Every view, routine, trigger and event with `DEFINER=CURRENT_USER` (`--definer current`).
 fn with_current_definer(mut manifest: Manifest) -> Result<Manifest> {
     for db in &mut manifest.databases {
-        for o in db
-            .views
-            .iter_mut()
-            .chain(db.routines.iter_mut())
-            .chain(db.triggers.iter_mut())
-            .chain(db.events.iter_mut())
-        {
+        let name = db.name.clone();
+        for o in db.stored_objects_mut() {
             o.create_sql = definition::with_current_definer(&o.create_sql).map_err(|e| {
                 Error::Dump(format!(
                     "--definer current: the definition of {} {} {e}",
                     o.kind.to_lowercase(),
-                    qualified(&db.name, &o.name)
+                    qualified(&name, &o.name)
                 ))
             })?;
         }
@@ -434,11 +429,8 @@ async fn open_target(
     let mut admin = connector.connect(&[]).await?;
     let server = ServerInfo::detect(&mut admin).await?;
     progress.note(&format!(
-        "restoring into {} ({} {}, host {})",
-        connector.options().describe(),
-        server.flavor.name(),
-        server.version,
-        server.hostname
+        "restoring into {}",
+        connector.connected_to(&server)
     ));
     if server.flavor != manifest.server.flavor {
         return Err(Error::Invalid(format!(

@@ -109,13 +109,7 @@ impl Selection {
             for s in &mut db.sequences {
                 s.create_sql = self.rewrite(&s.create_sql);
             }
-            for o in db
-                .views
-                .iter_mut()
-                .chain(db.routines.iter_mut())
-                .chain(db.triggers.iter_mut())
-                .chain(db.events.iter_mut())
-            {
+            for o in db.stored_objects_mut() {
                 rewrite_object(self, o);
             }
             db.name = self.target(&src);
