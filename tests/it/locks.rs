@@ -1,7 +1,7 @@
 //! No lock survives a dump, failed or not; DDL during a dump waits for it or fails it
 //! clearly; the manifest tells how the snapshot was taken and what it can be used for.
 
-mod support;
+use crate::support;
 
 use std::path::{Path, PathBuf};
 use std::process::{Output, Stdio};

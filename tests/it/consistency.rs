@@ -2,7 +2,7 @@
 //! a total and a ledger; the restored dump must keep both, and replaying the source's
 //! binlog from the recorded coordinates must reach the source's final state.
 
-mod support;
+use crate::support;
 
 use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};

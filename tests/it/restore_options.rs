@@ -2,7 +2,7 @@
 //! --progress=json and bars on a terminal, the INSERT fallback, a load retried after a
 //! lock wait timeout, and bad combinations refused before any connection is opened.
 
-mod support;
+use crate::support;
 
 use std::path::{Path, PathBuf};
 
@@ -127,7 +127,7 @@ fn a_terminal_gets_a_bar_with_bytes_and_an_eta() {
         ))
         .map(|a| format!("'{}'", a.replace('\'', r"'\''")))
         .collect();
-    let o = std::process::Command::new("script")
+    let o = support::isolate(&mut std::process::Command::new("script"))
         .args(["-qec", &quoted.join(" "), "/dev/null"])
         .output()
         .expect("running script");

@@ -1,6 +1,6 @@
 //! Self-tests of the integration-test harness in `tests/support`.
 
-mod support;
+use crate::support;
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::time::Instant;

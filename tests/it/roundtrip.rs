@@ -1,7 +1,7 @@
 //! Round trips compared with a tool-independent form: `mariadb-dump --hex-blob` of source
 //! and target, `CHECKSUM TABLE` (bit-exact for floats) and database charsets.
 
-mod support;
+use crate::support;
 
 use std::path::Path;
 

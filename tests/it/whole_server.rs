@@ -3,7 +3,7 @@
 //! restore options that go with a whole server (`--users`, `--definer current`,
 //! `--existing=drop-database`).
 
-mod support;
+use crate::support;
 
 use support::{
     dump_args_with, fill_db, one_error_line, restore_args, run_mysnap, run_mysnap_ok, show_json,

@@ -1,7 +1,7 @@
 //! Interrupted restores continue with --resume without losing or duplicating a row:
 //! after kill -9 of mysnap at random points, and after a restart of the target server.
 
-mod support;
+use crate::support;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -9,8 +9,8 @@ use std::time::{Duration, Instant};
 
 use rand::{Rng, SeedableRng};
 use support::{
-    assert_same_data, dump_args, fixture, mysnap_bin, restore_args, run_mysnap, run_mysnap_ok,
-    stderr, TestServer,
+    assert_same_data, dump_args, fixture, restore_args, run_mysnap, run_mysnap_ok, stderr,
+    TestServer,
 };
 
 /// A source with the shop schema and the fidelity fixture, dumped into many small files.
@@ -30,7 +30,7 @@ fn dumped_source(dir: &Path) -> (TestServer, PathBuf, Vec<&'static str>) {
 }
 
 fn restore_cmd(target: &TestServer, dump: &Path, extra: &[&str]) -> Command {
-    let mut cmd = Command::new(mysnap_bin());
+    let mut cmd = support::mysnap_command();
     cmd.args(restore_args(
         target,
         dump,

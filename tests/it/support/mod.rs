@@ -1,7 +1,7 @@
 //! Integration-test harness: throwaway `mariadbd` servers plus SQL and comparison helpers
 //! built only on the stock MariaDB command-line tools (`mariadb`, `mariadb-dump`), so that the
-//! checks never depend on the code under test. Use it from `tests/*.rs` with `mod support;`.
-#![allow(dead_code)]
+//! checks never depend on the code under test. The modules of `tests/it` use it as
+//! `crate::support`.
 
 mod cli;
 
@@ -576,9 +576,45 @@ pub fn mysnap_bin() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_mysnap"))
 }
 
+/// Clears what the developer's environment could change in a mysnap run: `HOME` (and
+/// with it `~/.my.cnf` and the restore-rates file) is a directory of the test run's own,
+/// and the client's variables are unset.
+pub fn isolate(cmd: &mut Command) -> &mut Command {
+    static HOME: OnceLock<TempDir> = OnceLock::new();
+    let home = HOME.get_or_init(|| {
+        tempfile::Builder::new()
+            .prefix("mysnap-test-home-")
+            .tempdir()
+            .expect("a home for mysnap")
+    });
+    cmd.env("HOME", home.path())
+        .env("XDG_STATE_HOME", home.path().join("state"));
+    for var in [
+        "MYSQL_PWD",
+        "MYSQL_HOST",
+        "MYSQL_TCP_PORT",
+        "MYSQL_UNIX_PORT",
+        "MYSQL_GROUP_SUFFIX",
+        "MYSQL_TEST_LOGIN_FILE",
+        "MYSQL_HOME",
+        "MARIADB_HOME",
+        "MYSNAP_LOG",
+    ] {
+        cmd.env_remove(var);
+    }
+    cmd
+}
+
+/// A `Command` for the mysnap binary, its environment isolated ([`isolate`]).
+pub fn mysnap_command() -> Command {
+    let mut cmd = Command::new(mysnap_bin());
+    isolate(&mut cmd);
+    cmd
+}
+
 /// Runs `mysnap` with `args` and returns its output (never panics on a failing exit status).
 pub fn run_mysnap<S: AsRef<std::ffi::OsStr>>(args: &[S]) -> Output {
-    Command::new(mysnap_bin())
+    mysnap_command()
         .args(args)
         .stdin(Stdio::null())
         .output()

@@ -3,13 +3,13 @@
 
 use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Child, Output, Stdio};
 use std::thread::sleep;
 use std::time::{Duration, Instant};
 
 use tempfile::TempDir;
 
-use super::{mysnap_bin, run_mysnap_ok, TestServer};
+use super::{mysnap_command, run_mysnap_ok, TestServer};
 
 /// mysnap CLI flags for 127.0.0.1:`port` over TCP, with no user: `-h 127.0.0.1 -P port`.
 pub fn tcp_args(port: u16) -> Vec<String> {
@@ -178,36 +178,46 @@ pub fn wait_for_dump_select(server: &TestServer, dump: &mut Running) -> u64 {
     }
 }
 
-/// A running mysnap child (stdout and stderr piped), killed if the test panics.
-pub struct Running(Option<Child>);
+/// A running mysnap child, killed if the test panics. Its stdout and stderr go to files
+/// (a pipe nobody drains would stop a talkative child), read when it is finished.
+pub struct Running {
+    child: Option<Child>,
+    logs: TempDir,
+}
 
 impl Running {
     /// Starts `mysnap` with `args`.
     pub fn spawn<S: AsRef<OsStr>>(args: &[S]) -> Running {
-        let child = Command::new(mysnap_bin())
+        let logs = tempdir("mysnap-child-");
+        let out = std::fs::File::create(logs.path().join("stdout")).expect("stdout file");
+        let err = std::fs::File::create(logs.path().join("stderr")).expect("stderr file");
+        let child = mysnap_command()
             .args(args)
             .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
+            .stdout(out)
+            .stderr(err)
             .spawn()
             .expect("spawn mysnap");
-        Running(Some(child))
+        Running {
+            child: Some(child),
+            logs,
+        }
     }
 
     /// The child's process id.
     pub fn pid(&self) -> u32 {
-        self.0.as_ref().unwrap().id()
+        self.child.as_ref().unwrap().id()
     }
 
     /// Whether the child has not exited yet.
     pub fn is_running(&mut self) -> bool {
-        self.0.as_mut().unwrap().try_wait().unwrap().is_none()
+        self.child.as_mut().unwrap().try_wait().unwrap().is_none()
     }
 
     /// Panics with the output if the child has already exited.
     pub fn assert_running(&mut self) {
         if !self.is_running() {
-            let out = self.0.take().unwrap().wait_with_output().unwrap();
+            let out = self.collect();
             panic!(
                 "mysnap exited early ({}): {}",
                 out.status,
@@ -227,17 +237,23 @@ impl Running {
             );
             sleep(Duration::from_millis(20));
         }
-        self.0
-            .take()
-            .unwrap()
-            .wait_with_output()
-            .expect("collect output")
+        self.collect()
+    }
+
+    fn collect(&mut self) -> Output {
+        let status = self.child.take().unwrap().wait().expect("wait for mysnap");
+        let read = |name: &str| std::fs::read(self.logs.path().join(name)).unwrap_or_default();
+        Output {
+            status,
+            stdout: read("stdout"),
+            stderr: read("stderr"),
+        }
     }
 }
 
 impl Drop for Running {
     fn drop(&mut self) {
-        if let Some(mut c) = self.0.take() {
+        if let Some(mut c) = self.child.take() {
             let _ = c.kill();
             let _ = c.wait();
         }

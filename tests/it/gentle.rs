@@ -1,7 +1,7 @@
 //! A dump is gentle on a live server: --busy-threads pauses it while the server is busy,
 //! --max-rate caps its reading.
 
-mod support;
+use crate::support;
 
 use std::process::Stdio;
 use std::time::{Duration, Instant};

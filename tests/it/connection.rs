@@ -1,12 +1,12 @@
 //! Connection options as the mysql client takes them: TLS modes, option files, the
 //! environment, the unix socket.
 
-mod support;
+use crate::support;
 
 use std::path::Path;
 use std::process::Command;
 
-use support::{dump_args_with, mysnap_bin, run_mysnap, stderr, tcp_args, TestServer};
+use support::{dump_args_with, run_mysnap, stderr, tcp_args, TestServer};
 
 /// A CA and a server certificate for 127.0.0.1 signed by it, plus an unrelated CA.
 fn make_certs(dir: &Path) {
@@ -110,7 +110,7 @@ fn option_file_environment_and_socket_supply_the_login() {
     assert!(o.status.success(), "{}", stderr(&o));
 
     let as_fromenv = |name: &str, password: &str| {
-        Command::new(mysnap_bin())
+        support::mysnap_command()
             .args(dump_args(
                 &server,
                 &dir.path().join(name),
@@ -157,7 +157,7 @@ fn crm_server() -> TestServer {
 
 /// Runs mysnap with `HOME=home` and the MySQL environment cleared.
 fn mysnap_at_home(home: &Path, args: &[String]) -> std::process::Output {
-    let mut cmd = Command::new(mysnap_bin());
+    let mut cmd = support::mysnap_command();
     cmd.args(args).env("HOME", home);
     for var in [
         "MYSQL_PWD",
@@ -286,7 +286,7 @@ fn includes_extra_files_group_suffixes_and_the_environment() {
     let o = dump("suffix", &[&file, "--defaults-group-suffix=_backup"]);
     assert!(o.status.success(), "{}", stderr(&o));
     // The environment comes before option files, flags before both.
-    let o = Command::new(mysnap_bin())
+    let o = support::mysnap_command()
         .args(strings(&["dump", "-B", "crm", "-q", &file, "-o"]))
         .arg(home.path().join("env"))
         .env("HOME", home.path())

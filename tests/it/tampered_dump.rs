@@ -6,7 +6,7 @@
 //! target is touched: no database created, the canary database still there, no file
 //! written on the server.
 
-mod support;
+use crate::support;
 
 use std::fs;
 use std::path::{Path, PathBuf};

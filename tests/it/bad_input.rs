@@ -2,7 +2,7 @@
 //! stderr naming what is wrong, and nothing half-written that looks complete (no manifest in
 //! a dump's output; no table created by a failed restore).
 
-mod support;
+use crate::support;
 
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
@@ -320,7 +320,7 @@ fn everything_a_dump_writes_is_private_whatever_the_umask() {
     let (s, dir) = small_source();
     let out_dir = dir.path().join("out");
     let args = dump_args(&s, &["d"], &out_dir, &["-q"]);
-    let status = Command::new("sh")
+    let status = support::isolate(&mut Command::new("sh"))
         .arg("-c")
         .arg("umask 000; exec \"$0\" \"$@\"")
         .arg(support::mysnap_bin())
