@@ -1,25 +1,32 @@
 //! mysnap: consistent, parallel, compressed logical snapshots of MySQL and MariaDB
 //! databases, and restores of them.
 //!
-//! The engine is a library; the `mysnap` binary is a thin command line over it.
-//! - [`snapshot`] opens N sessions inside one read view and records its binlog coordinates;
-//! - [`catalog`] and [`plan`] read what to dump and split tables into key ranges;
-//! - [`dump`] streams ranges through workers into compressed data files and a manifest;
-//! - [`restore`] verifies a dump and loads it back;
-//! - [`format`] is the on-disk format, independent of any connection.
+//! The engine is a library; the `mysnap` binary is a thin command line over it. Its
+//! public surface:
+//! - [`dump::run`] takes a consistent dump ([`dump::DumpOptions`]) into a directory;
+//! - [`restore::prepare`], [`restore::run`] and [`restore::dry_run`] check and load one
+//!   ([`restore::RestoreOptions`]); [`restore::verify_dump`] checks one with no server;
+//! - [`format::Manifest`] is what a dump holds, and [`format::schema_sql`] its schema as SQL;
+//! - [`connect`] turns connection flags, environment and [`optionfile`] settings into a
+//!   [`connect::Connector`];
+//! - [`progress::Progress`] is how the engine reports; [`Error`] how it fails.
+//!
+//! Inside, one module per stage: `snapshot` opens N sessions in one read view, `catalog`
+//! and `plan` read and split the tables, `dump`'s workers write the data files, `format`
+//! is the on-disk format with no connection, `restore`'s steps load it back.
 
-pub mod accounts;
-pub mod catalog;
+pub(crate) mod accounts;
+pub(crate) mod catalog;
 pub mod connect;
 pub mod dump;
 pub mod error;
 pub mod filter;
 pub mod format;
 pub mod optionfile;
-pub mod plan;
+pub(crate) mod plan;
 pub mod progress;
 pub mod restore;
-pub mod snapshot;
-pub mod sql;
+pub(crate) mod snapshot;
+pub(crate) mod sql;
 
 pub use error::{Error, Result};

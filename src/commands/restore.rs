@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use anyhow::Result;
 use mysnap::progress;
-use mysnap::restore::{self, select::Selection, RestoreOptions};
+use mysnap::restore::{self, RestoreOptions, Selection};
 
 use super::connector;
 use crate::cli::RestoreArgs;

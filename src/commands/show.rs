@@ -18,7 +18,7 @@ pub fn run(args: ShowArgs) -> Result<()> {
         return Ok(());
     }
     if args.sql {
-        out.write_all(&mysnap::format::script::schema_sql(&m))?;
+        out.write_all(&mysnap::format::schema_sql(&m))?;
         return Ok(());
     }
     writeln!(out, "dump:        {}", args.dir.display())?;

@@ -1,7 +1,7 @@
 //! `mysnap verify`.
 
 use anyhow::Result;
-use mysnap::restore::verify::verify_dump;
+use mysnap::restore::verify_dump;
 
 use crate::cli::VerifyArgs;
 use mysnap::progress::bytes;

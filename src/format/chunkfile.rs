@@ -164,11 +164,6 @@ impl DataFileWriter {
         Ok(())
     }
 
-    /// Raw bytes written to the current file so far.
-    pub fn current_raw_bytes(&self) -> u64 {
-        self.current.as_ref().map_or(0, |f| f.raw_bytes)
-    }
-
     /// Completes the current file: trailer, rename to its final name.
     pub fn finish_file(&mut self) -> Result<()> {
         let Some(f) = self.current.take() else {

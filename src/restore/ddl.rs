@@ -14,18 +14,6 @@ pub struct SplitTable {
     pub foreign_keys: Vec<String>,
 }
 
-impl SplitTable {
-    /// `ALTER TABLE db.t ADD ..., ADD ...` for the deferred indexes, if any.
-    pub fn add_indexes_sql(&self, table: &str) -> Option<String> {
-        alter(table, &self.indexes)
-    }
-
-    /// `ALTER TABLE db.t ADD ...` for the deferred foreign keys, if any.
-    pub fn add_foreign_keys_sql(&self, table: &str) -> Option<String> {
-        alter(table, &self.foreign_keys)
-    }
-}
-
 /// The name of an index or constraint clause: the first quoted identifier
 /// (``KEY `k` (...)``, ``CONSTRAINT `fk` FOREIGN KEY ...``).
 pub fn clause_name(clause: &str) -> Option<String> {
@@ -233,6 +221,18 @@ pub fn split_create_table(create: &str, defer: bool) -> SplitTable {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    impl SplitTable {
+        /// `ALTER TABLE db.t ADD ..., ADD ...` for the deferred indexes, if any.
+        pub fn add_indexes_sql(&self, table: &str) -> Option<String> {
+            alter(table, &self.indexes)
+        }
+
+        /// `ALTER TABLE db.t ADD ...` for the deferred foreign keys, if any.
+        pub fn add_foreign_keys_sql(&self, table: &str) -> Option<String> {
+            alter(table, &self.foreign_keys)
+        }
+    }
 
     const IX: &str = "CREATE TABLE `ix` (
   `id` int(11) NOT NULL AUTO_INCREMENT,

@@ -4,18 +4,18 @@
 //! in → foreign keys → routines → views → triggers (after the data, so they do not fire)
 //! → events. A journal on the target makes the restore resumable.
 
-pub mod data;
-pub mod ddl;
-pub mod forecast;
-pub mod insert;
-pub mod journal;
-pub mod loader;
-pub mod objects;
+pub(crate) mod data;
+pub(crate) mod ddl;
+pub(crate) mod forecast;
+pub(crate) mod insert;
+pub(crate) mod journal;
+pub(crate) mod loader;
+pub(crate) mod objects;
 mod preflight;
-pub mod rates;
-pub mod schema;
-pub mod select;
-pub mod verify;
+pub(crate) mod rates;
+pub(crate) mod schema;
+pub(crate) mod select;
+pub(crate) mod verify;
 
 use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
@@ -25,6 +25,7 @@ use std::time::Instant;
 use mysql_async::prelude::Queryable;
 use mysql_async::Conn;
 
+pub use crate::accounts::AccountReport;
 use crate::connect::{Connector, Flavor, ServerInfo};
 use crate::error::{Error, Result, SqlContext};
 use crate::format::definition;
@@ -33,7 +34,8 @@ use crate::format::Manifest;
 use crate::progress::Progress;
 use crate::sql::qualified;
 use journal::{file_item, Journal};
-use select::Selection;
+pub use select::Selection;
+pub use verify::{verify_dump, VerifyReport};
 
 /// What to do with a table that already exists on the target.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
