@@ -1,7 +1,7 @@
 //! The library's error type: what went wrong, with the object it concerns. Each message
 //! already carries its cause, so the CLI prints one line without walking a chain.
 
-use std::path::PathBuf;
+use std::path::Path;
 
 /// Errors of the mysnap engine. Each message names the thing it is about, so that the
 /// CLI can print it as one line.
@@ -19,15 +19,16 @@ pub enum Error {
         context: String,
         cause: mysql_async::Error,
     },
-    /// A file or directory could not be read or written.
-    #[error("{}: {cause}", path.display())]
+    /// A file, directory or stored object could not be read or written.
+    #[error("{object}: {cause}")]
     Io {
-        path: PathBuf,
+        /// The path, or the name of the object in its store.
+        object: String,
         cause: std::io::Error,
     },
-    /// The dump directory is not a complete, intact mysnap dump.
+    /// The dump is incomplete, damaged or altered (its manifest or its files).
     #[error("{0}")]
-    Dump(String),
+    Damaged(String),
     /// The user's options do not make sense together, or name something that does not exist.
     #[error("{0}")]
     Invalid(String),
@@ -41,9 +42,9 @@ pub enum Error {
     /// The target already holds an object the restore would overwrite.
     #[error("{0}")]
     Conflict(String),
-    /// The operation was interrupted (Ctrl-C or a signal).
-    #[error("interrupted")]
-    Interrupted,
+    /// A fault inside mysnap (a thread that panicked or stopped): not the operator's doing.
+    #[error("{0} (a fault of mysnap's own; please report it)")]
+    Internal(String),
 }
 
 /// The driver's message without its repeated "Input/output error:" wrappers, and a
@@ -79,10 +80,48 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 impl Error {
     /// Wraps an I/O error with the path it concerns.
-    pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+    pub fn io(path: impl AsRef<Path>, source: std::io::Error) -> Self {
         Error::Io {
-            path: path.into(),
+            object: path.as_ref().display().to_string(),
             cause: source,
+        }
+    }
+
+    /// Whether running the same command again can help: the server went away or was not
+    /// reachable, a lock wait or deadlock, DDL while the dump started.
+    pub fn retryable(&self) -> bool {
+        match self {
+            Error::Changed(_) => true,
+            Error::Connect { cause, .. } => !matches!(cause, mysql_async::Error::Server(_)),
+            Error::Sql { cause, .. } => {
+                connection_lost(cause) || matches!(self.server_code(), Some(1205 | 1213))
+            }
+            Error::Io { cause, .. } => matches!(
+                cause.kind(),
+                std::io::ErrorKind::Interrupted | std::io::ErrorKind::TimedOut
+            ),
+            _ => false,
+        }
+    }
+
+    /// A line saying what the operator can do, where the message itself does not.
+    pub fn guidance(&self) -> Option<&'static str> {
+        match self {
+            Error::Connect {
+                cause: mysql_async::Error::Server(s),
+                ..
+            } if s.code == 1045 => Some("check the user and password (flags, MYSQL_PWD, option files: see --print-defaults)"),
+            Error::Connect { .. } => Some("check the host, port or socket, and that the server is running (see --print-defaults for what the option files say)"),
+            Error::Sql { cause, .. } if connection_lost(cause) => {
+                Some("run the command again once the server is back (a restore: with --resume)")
+            }
+            Error::Io { cause, .. } if cause.kind() == std::io::ErrorKind::StorageFull => {
+                Some("free some space, or choose another place")
+            }
+            Error::Io { cause, .. } if cause.kind() == std::io::ErrorKind::PermissionDenied => {
+                Some("check the permissions of that path for the user mysnap runs as")
+            }
+            _ => None,
         }
     }
 
@@ -139,5 +178,39 @@ pub(crate) trait IoContext<T> {
 impl<T> IoContext<T> for std::io::Result<T> {
     fn at(self, path: &std::path::Path) -> Result<T> {
         self.map_err(|e| Error::io(path, e))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_kind_says_whether_a_retry_helps_and_what_to_do() {
+        let lost = Error::sql(
+            "reading `d`.`t`",
+            mysql_async::Error::Io(mysql_async::IoError::Io(std::io::Error::new(
+                std::io::ErrorKind::UnexpectedEof,
+                "bytes remaining on stream",
+            ))),
+        );
+        assert!(lost.is_connection_lost() && lost.retryable());
+        assert!(
+            lost.to_string()
+                .contains("connection to the server was lost"),
+            "{lost}"
+        );
+        assert!(lost.guidance().unwrap().contains("--resume"));
+        assert!(Error::Changed("table altered".into()).retryable());
+        assert!(!Error::Damaged("sha256 differs".into()).retryable());
+        let full = Error::io(
+            "/backups/x",
+            std::io::Error::from(std::io::ErrorKind::StorageFull),
+        );
+        assert!(full.to_string().starts_with("/backups/x: "), "{full}");
+        assert!(full.guidance().unwrap().contains("space"));
+        assert!(Error::Internal("a thread panicked".into())
+            .to_string()
+            .contains("report"));
     }
 }

@@ -58,7 +58,16 @@ fn main() -> ExitCode {
                 return ExitCode::SUCCESS;
             }
             // One line, whatever the server or a statement put in the message.
-            let message = one_line(&cli::redact(&format!("{e:#}"), &secrets));
+            let mut message = format!("{e:#}");
+            let guidance = e
+                .chain()
+                .find_map(|c| c.downcast_ref::<mysnap::Error>())
+                .and_then(mysnap::Error::guidance);
+            if let Some(g) = guidance {
+                message.push_str("; ");
+                message.push_str(g);
+            }
+            let message = one_line(&cli::redact(&message, &secrets));
             eprintln!("mysnap: error: {message}");
             ExitCode::from(if e.downcast_ref::<Interrupted>().is_some() {
                 130

@@ -31,6 +31,43 @@ pub enum Method {
     FlushTablesWithReadLock,
 }
 
+const BACKUP_STAGE: &[LockStep] = &[
+    LockStep::prepares("BACKUP STAGE START"),
+    LockStep::prepares("BACKUP STAGE FLUSH"),
+    LockStep::prepares("BACKUP STAGE BLOCK_DDL"),
+    LockStep::blocks("BACKUP STAGE BLOCK_COMMIT"),
+];
+
+const FLUSH_TABLES: &[LockStep] = &[
+    LockStep::prepares("FLUSH LOCAL TABLES"),
+    LockStep::blocks("FLUSH TABLES WITH READ LOCK"),
+];
+
+/// One statement of taking a global lock.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LockStep {
+    /// The statement.
+    pub sql: &'static str,
+    /// Whether commits wait from this statement on.
+    pub blocks_commits: bool,
+}
+
+impl LockStep {
+    const fn prepares(sql: &'static str) -> Self {
+        LockStep {
+            sql,
+            blocks_commits: false,
+        }
+    }
+
+    const fn blocks(sql: &'static str) -> Self {
+        LockStep {
+            sql,
+            blocks_commits: true,
+        }
+    }
+}
+
 impl Method {
     /// The name recorded in the manifest.
     pub fn name(self) -> &'static str {
@@ -41,23 +78,17 @@ impl Method {
         }
     }
 
-    /// Statements that take the global lock, in order.
-    pub fn acquire(self) -> &'static [&'static str] {
+    /// Statements that take the global lock, in order, each with whether commits wait
+    /// from it on (where the lock's clock starts).
+    pub fn acquire(self) -> &'static [LockStep] {
         match self {
             Method::LockFree => &[],
             // Stage by stage, so that the clock of the commit-blocking lock starts at
             // BLOCK_COMMIT: FLUSH (closing unused tables) and BLOCK_DDL block no commit,
             // yet can take long with many tables open.
-            Method::BackupStage => &[
-                "BACKUP STAGE START",
-                "BACKUP STAGE FLUSH",
-                "BACKUP STAGE BLOCK_DDL",
-                "BACKUP STAGE BLOCK_COMMIT",
-            ],
+            Method::BackupStage => BACKUP_STAGE,
             // A plain FLUSH first, so that the locking flush finds few tables to close.
-            Method::FlushTablesWithReadLock => {
-                &["FLUSH LOCAL TABLES", "FLUSH TABLES WITH READ LOCK"]
-            }
+            Method::FlushTablesWithReadLock => FLUSH_TABLES,
         }
     }
 
@@ -423,13 +454,14 @@ async fn with_lock(
         presync_binlog(&mut lock_conn).await;
     }
     let mut since = Instant::now();
-    for stmt in method.acquire() {
-        if *stmt == "BACKUP STAGE BLOCK_COMMIT" || stmt.contains("READ LOCK") {
+    for step in method.acquire() {
+        if step.blocks_commits {
             since = Instant::now();
         }
         let began = Instant::now();
+        let stmt = step.sql;
         lock_conn
-            .query_drop(*stmt)
+            .query_drop(stmt)
             .await
             .ctx(|| format!("taking the global lock ({stmt})"))?;
         tracing::debug!(ms = began.elapsed().as_secs_f64() * 1000.0, "{stmt}");

@@ -56,7 +56,7 @@ pub fn connector(args: &ConnectionArgs, defaults: &Defaults) -> Result<Connector
 /// being done, not where).
 pub fn name_server(e: mysnap::Error, connector: &Connector) -> anyhow::Error {
     if e.is_connection_lost() {
-        anyhow::anyhow!("{}: {e}", connector.options().describe())
+        anyhow::Error::from(e).context(connector.options().describe())
     } else {
         e.into()
     }

@@ -730,7 +730,7 @@ async fn run_jobs(
     let mut results = BTreeMap::new();
     while let Some(joined) = set.join_next().await {
         // The first failure stops every worker; dropping their sessions ends their reads.
-        let (conn, done) = joined.map_err(|e| Error::Dump(format!("worker failed: {e}")))??;
+        let (conn, done) = joined.map_err(|e| Error::Internal(format!("worker failed: {e}")))??;
         sessions.push(conn);
         results.extend(done);
     }

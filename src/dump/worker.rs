@@ -97,7 +97,13 @@ impl RateLimit {
 }
 
 /// What the writer says when the reader stopped before the end of its range.
-const ABANDONED: &str = "dump of the range abandoned";
+/// What a batch's writer thread ends with.
+enum Written {
+    /// Every job's files, in job order.
+    All(Vec<Vec<DataFile>>),
+    /// The reader stopped first (it failed): the last file stays `.partial`.
+    Abandoned,
+}
 
 enum Block {
     /// Row text, rows in it, ENUM invalid-value entries in it.
@@ -147,18 +153,21 @@ pub async fn dump_batch(
         Ok(()) => {
             let _ = tx.send(Block::Done).await;
             drop(tx);
-            writer
-                .await
-                .map_err(|e| Error::Dump(format!("writer thread failed: {e}")))?
+            match writer.await {
+                Ok(Ok(Written::All(files))) => Ok(files),
+                Ok(Ok(Written::Abandoned)) => Err(Error::Internal(
+                    "the file writer stopped before the reader was done".into(),
+                )),
+                Ok(Err(e)) => Err(e),
+                Err(e) => Err(Error::Internal(format!("writer thread failed: {e}"))),
+            }
         }
         Err(e) => {
             drop(tx);
             // A writer error (disk full) explains a closed channel better than the reader's;
             // a writer that merely stopped because the reader did explains nothing.
             match writer.await {
-                Ok(Err(writer_error)) if !matches!(writer_error, Error::Dump(ref m) if m == ABANDONED) => {
-                    Err(writer_error)
-                }
+                Ok(Err(writer_error)) => Err(writer_error),
                 _ => Err(e),
             }
         }
@@ -170,7 +179,7 @@ fn spawn_writer(
     ctx: &WorkerContext,
     mut rx: mpsc::Receiver<Block>,
     spare: mpsc::UnboundedSender<Vec<u8>>,
-) -> tokio::task::JoinHandle<Result<Vec<Vec<DataFile>>>> {
+) -> tokio::task::JoinHandle<Result<Written>> {
     let (dir, codec, level, syncer) = (ctx.dir.clone(), ctx.codec, ctx.level, ctx.syncer.clone());
     let ext = ctx.codec.extension().to_string();
     let writer_for = move |job: &Job| {
@@ -214,12 +223,12 @@ fn spawn_writer(
                 }
                 Block::Done => {
                     done.push(writer.finish()?);
-                    return Ok(done);
+                    return Ok(Written::All(done));
                 }
             }
         }
         // The reader failed: leave the `.partial` file, never a complete-looking one.
-        Err(Error::Dump(ABANDONED.into()))
+        Ok(Written::Abandoned)
     })
 }
 
@@ -339,5 +348,5 @@ async fn send_block(tx: &mpsc::Sender<Block>, ctx: &WorkerContext, full: Pending
 async fn send(tx: &mpsc::Sender<Block>, block: Block) -> Result<()> {
     tx.send(block)
         .await
-        .map_err(|_| Error::Dump("the file writer stopped".into()))
+        .map_err(|_| Error::Internal("the file writer stopped".into()))
 }

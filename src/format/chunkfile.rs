@@ -89,7 +89,7 @@ impl FileSyncer {
         for thread in self.threads {
             let result = thread
                 .join()
-                .unwrap_or_else(|_| Err(Error::Dump("a file syncing thread panicked".into())));
+                .unwrap_or_else(|_| Err(Error::Internal("a file syncing thread panicked".into())));
             if outcome.is_ok() {
                 outcome = result;
             }
@@ -179,7 +179,7 @@ impl DataFileWriter {
         if let (Some(queue), Some(file)) = (&self.syncer, f.sync_handle) {
             queue
                 .send(Some((file, final_path)))
-                .map_err(|_| Error::Dump("the file syncing thread stopped".into()))?;
+                .map_err(|_| Error::Internal("the file syncing thread stopped".into()))?;
         }
         self.done.push(DataFile {
             path: f.relative,

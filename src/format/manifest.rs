@@ -367,7 +367,7 @@ impl Manifest {
     /// rename, fsync of the directory.
     pub fn write_atomic(&self, dir: &Path) -> Result<String> {
         let json = serde_json::to_vec_pretty(self)
-            .map_err(|e| Error::Dump(format!("cannot encode the manifest: {e}")))?;
+            .map_err(|e| Error::Internal(format!("cannot encode the manifest: {e}")))?;
         let mut tmp = tempfile::Builder::new()
             .prefix(".manifest.")
             .suffix(".tmp")
@@ -394,7 +394,7 @@ impl Manifest {
     /// bytes (read once: what is checked is what is hashed).
     pub fn read_with_digest(dir: &Path) -> Result<(Self, String)> {
         if !dir.is_dir() {
-            return Err(Error::Dump(format!(
+            return Err(Error::Damaged(format!(
                 "{}: no such dump directory",
                 dir.display()
             )));
@@ -403,7 +403,7 @@ impl Manifest {
         let bytes = match std::fs::read(&path) {
             Ok(b) => b,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                return Err(Error::Dump(format!(
+                return Err(Error::Damaged(format!(
                     "{}: no {MANIFEST}; this is not a finished mysnap dump (an interrupted dump has none)",
                     dir.display()
                 )))
@@ -411,7 +411,7 @@ impl Manifest {
             Err(e) => return Err(Error::io(&path, e)),
         };
         let manifest =
-            Self::parse(&bytes).map_err(|e| Error::Dump(format!("{}: {e}", path.display())))?;
+            Self::parse(&bytes).map_err(|e| Error::Damaged(format!("{}: {e}", path.display())))?;
         Ok((manifest, digest(&bytes)))
     }
 

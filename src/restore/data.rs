@@ -169,7 +169,7 @@ pub async fn load(
     let (mut rows, mut bytes) = (0, 0);
     while let Some(joined) = set.join_next().await {
         // The first failure ends the restore; dropping the set closes the other sessions.
-        let (r, b) = joined.map_err(|e| Error::Dump(format!("loader failed: {e}")))??;
+        let (r, b) = joined.map_err(|e| Error::Internal(format!("loader failed: {e}")))??;
         rows += r;
         bytes += b;
     }

@@ -44,14 +44,14 @@ pub async fn insert_file(
             row_no += 1;
             let full = builder
                 .add_row(&row)
-                .map_err(|e| Error::Dump(format!("{}: row {row_no}: {e}", path.display())))?;
+                .map_err(|e| Error::Damaged(format!("{}: row {row_no}: {e}", path.display())))?;
             if let Some(statement) = full {
                 execute(conn, &path, file, statement, &mut tally).await?;
             }
         }
     }
     if !splitter.is_empty() {
-        return Err(Error::Dump(format!(
+        return Err(Error::Damaged(format!(
             "{}: the last row has no end; the file is truncated",
             path.display()
         )));

@@ -152,7 +152,7 @@ pub fn prepare(options: &RestoreOptions) -> Result<Prepared> {
     let (original, digest) = Manifest::read_with_digest(&options.dir)?;
     if let Some(expected) = &options.manifest_sha256 {
         if !expected.eq_ignore_ascii_case(&digest) {
-            return Err(Error::Dump(format!(
+            return Err(Error::Damaged(format!(
                 "{}: sha256 {digest} is not the {expected} given with --manifest-sha256; the manifest changed since the dump printed its digest",
                 options.dir.join(MANIFEST).display()
             )));
@@ -165,7 +165,7 @@ pub fn prepare(options: &RestoreOptions) -> Result<Prepared> {
         let selected = options.selection.apply(&original)?;
         // --rename rewrote definitions: they must still create what they are recorded for.
         crate::format::validate::definitions(&selected).map_err(|e| {
-            Error::Dump(format!(
+            Error::Damaged(format!(
                 "{}: after --rename, {e}",
                 options.dir.join(MANIFEST).display()
             ))
@@ -284,7 +284,7 @@ fn with_current_definer(mut manifest: Manifest) -> Result<Manifest> {
         let name = db.name.clone();
         for o in db.stored_objects_mut() {
             o.create_sql = definition::with_current_definer(&o.create_sql).map_err(|e| {
-                Error::Dump(format!(
+                Error::Damaged(format!(
                     "--definer current: the definition of {} {} {e}",
                     o.kind.to_lowercase(),
                     qualified(&name, &o.name)
@@ -306,11 +306,12 @@ pub(crate) fn check_data_directory(dir: &std::path::Path, manifest: &Manifest) -
         .collect();
     let meta = match std::fs::symlink_metadata(&data) {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound && listed.is_empty() => return Ok(()),
-        other => other
-            .map_err(|e| Error::Dump(format!("{}: {e}; the dump is incomplete", data.display())))?,
+        other => other.map_err(|e| {
+            Error::Damaged(format!("{}: {e}; the dump is incomplete", data.display()))
+        })?,
     };
     if !meta.is_dir() {
-        return Err(Error::Dump(format!(
+        return Err(Error::Damaged(format!(
             "{}: not a directory (a link?); a dump's data directory is its own",
             data.display()
         )));
@@ -320,7 +321,7 @@ pub(crate) fn check_data_directory(dir: &std::path::Path, manifest: &Manifest) -
         let name = entry.file_name();
         let rel = format!("{DATA_DIR}/{}", name.to_string_lossy());
         if !listed.contains(rel.as_str()) {
-            return Err(Error::Dump(format!(
+            return Err(Error::Damaged(format!(
                 "{}: not listed in the manifest; the dump directory holds a file that is not part of the dump (altered, or mixed with another dump)",
                 dir.join(&rel).display()
             )));
@@ -405,7 +406,7 @@ pub(crate) async fn run_definition(
         }
         Err(mysql_async::Error::Server(e)) if e.code == 1295 => {
             definition::single_statement(sql, sql_mode)
-                .map_err(|e| Error::Dump(format!("{}: the definition {e}", context())))?;
+                .map_err(|e| Error::Damaged(format!("{}: the definition {e}", context())))?;
             conn.query_drop(bytes).await.ctx(context)
         }
         Err(e) => Err(Error::sql(context(), e)),
@@ -558,7 +559,7 @@ async fn check(
         let (dir, threads) = (options.dir.clone(), options.threads);
         tokio::task::spawn_blocking(move || verify::verify_listed(&dir, &remaining, threads))
             .await
-            .map_err(|e| Error::Dump(format!("verification failed: {e}")))??;
+            .map_err(|e| Error::Internal(format!("verification failed: {e}")))??;
     }
     let existing = schema::existing_objects(&mut admin, manifest).await?;
     if !resuming {

@@ -230,7 +230,7 @@ pub async fn create(
             if !s.next_value.is_empty() {
                 // Checked to be an integer when the manifest was read; written as one.
                 let next: i128 = s.next_value.parse().map_err(|_| {
-                    Error::Dump(format!("sequence {q}: next value is not a number"))
+                    Error::Damaged(format!("sequence {q}: next value is not a number"))
                 })?;
                 run_sql(conn, &format!("DO SETVAL({q}, {next}, 0)")).await?;
             }

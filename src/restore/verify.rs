@@ -77,7 +77,7 @@ pub fn verify_dump(dir: &Path, threads: usize) -> Result<VerifyReport> {
 /// Decompresses a file and counts its rows and bytes.
 fn check_rows(path: &Path, codec: Codec, rows: u64, raw: u64, columns: usize) -> Result<()> {
     let damaged =
-        |what: String| Error::Dump(format!("{}: {what}; the file is damaged", path.display()));
+        |what: String| Error::Damaged(format!("{}: {what}; the file is damaged", path.display()));
     let file = open_data_file(path).map_err(|e| Error::io(path, e))?;
     let mut input = codec
         .decoder(std::io::BufReader::with_capacity(256 * 1024, file))
@@ -136,7 +136,7 @@ fn on_threads<T: Send + Sync + 'static>(
     for h in handles {
         let r = h
             .join()
-            .unwrap_or_else(|_| Err(Error::Dump("verification thread panicked".into())));
+            .unwrap_or_else(|_| Err(Error::Internal("verification thread panicked".into())));
         if let (Err(e), None) = (r, &first_error) {
             first_error = Some(e);
         }
@@ -148,15 +148,15 @@ fn on_threads<T: Send + Sync + 'static>(
 pub fn check_file(dir: &Path, rel: &str, size: u64, sha: &str) -> Result<()> {
     let path = dir.join(rel);
     let meta = std::fs::symlink_metadata(&path)
-        .map_err(|e| Error::Dump(format!("{}: {e}; the dump is incomplete", path.display())))?;
+        .map_err(|e| Error::Damaged(format!("{}: {e}; the dump is incomplete", path.display())))?;
     if !meta.is_file() {
-        return Err(Error::Dump(format!(
+        return Err(Error::Damaged(format!(
             "{}: not a regular file (a link or a directory); a dump's data files are plain files",
             path.display()
         )));
     }
     if meta.len() != size {
-        return Err(Error::Dump(format!(
+        return Err(Error::Damaged(format!(
             "{}: size {} differs from the manifest's {size}; the file is damaged",
             path.display(),
             meta.len()
@@ -164,7 +164,7 @@ pub fn check_file(dir: &Path, rel: &str, size: u64, sha: &str) -> Result<()> {
     }
     let (found, _) = hash_file(&path)?;
     if found != sha {
-        return Err(Error::Dump(format!(
+        return Err(Error::Damaged(format!(
             "{}: sha256 {found} differs from the manifest's {sha}; the file is damaged",
             path.display()
         )));
