@@ -193,8 +193,8 @@ pub enum ProgressArg {
 
 impl ProgressArg {
     /// The front end to build, `-q` winning.
-    pub fn display(self, quiet: bool) -> mysnap::progress::Display {
-        use mysnap::progress::Display;
+    pub fn display(self, quiet: bool) -> crate::display::Display {
+        use crate::display::Display;
         match (quiet, self) {
             (true, _) => Display::Quiet,
             (_, ProgressArg::Auto) => Display::Auto,

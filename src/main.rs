@@ -3,6 +3,7 @@
 mod argv;
 mod cli;
 mod commands;
+mod display;
 mod malloc;
 
 use std::process::ExitCode;

@@ -2,6 +2,7 @@
 
 use std::sync::Arc;
 
+use crate::display;
 use anyhow::{anyhow, Result};
 use mysnap::dump::{self, DumpOptions};
 use mysnap::format::Codec;
@@ -9,7 +10,7 @@ use mysnap::progress;
 
 use super::connector;
 use crate::cli::{parse_size, DumpArgs};
-use mysnap::progress::{bytes, count};
+use crate::display::{bytes, count};
 
 /// Validates the flags, runs the dump, prints a summary.
 pub async fn run(args: DumpArgs, defaults: super::Defaults) -> Result<()> {
@@ -43,7 +44,7 @@ pub async fn run(args: DumpArgs, defaults: super::Defaults) -> Result<()> {
     options.validate()?;
     let connector = connector(&args.connection, &defaults)?;
     let display = args.progress.display(args.quiet);
-    let progress: Arc<dyn progress::Progress> = Arc::from(progress::for_stderr(
+    let progress: Arc<dyn progress::Progress> = Arc::from(display::for_stderr(
         display,
         super::interval(args.progress_interval)?,
     ));

@@ -2,13 +2,14 @@
 
 use std::sync::Arc;
 
+use crate::display;
 use anyhow::Result;
 use mysnap::progress;
 use mysnap::restore::{self, RestoreOptions, Selection};
 
 use super::connector;
 use crate::cli::RestoreArgs;
-use mysnap::progress::{bytes, count};
+use crate::display::{bytes, count};
 
 /// Validates the flags, runs the restore (or plans it), prints a summary.
 pub async fn run(args: RestoreArgs, defaults: super::Defaults) -> Result<()> {
@@ -34,7 +35,7 @@ pub async fn run(args: RestoreArgs, defaults: super::Defaults) -> Result<()> {
         }
     }
     let connector = connector(&args.connection, &defaults)?;
-    let progress: Arc<dyn progress::Progress> = Arc::from(progress::for_stderr(
+    let progress: Arc<dyn progress::Progress> = Arc::from(display::for_stderr(
         display,
         super::interval(args.progress_interval)?,
     ));

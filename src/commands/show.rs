@@ -6,7 +6,7 @@ use anyhow::Result;
 use mysnap::format::Manifest;
 
 use crate::cli::ShowArgs;
-use mysnap::progress::{bytes, count};
+use crate::display::{bytes, count};
 
 /// Prints a dump's manifest, as JSON or as a summary.
 pub fn run(args: ShowArgs) -> Result<()> {

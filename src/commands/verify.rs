@@ -4,7 +4,7 @@ use anyhow::Result;
 use mysnap::restore::verify_dump;
 
 use crate::cli::VerifyArgs;
-use mysnap::progress::bytes;
+use crate::display::bytes;
 
 /// Checks a dump directory with no server and says what was checked.
 pub fn run(args: VerifyArgs) -> Result<()> {
