@@ -5,6 +5,8 @@ use std::ffi::OsString;
 use std::path::PathBuf;
 
 use clap::{ArgAction, Args, CommandFactory, Parser, Subcommand};
+use mysnap::connect::ConnectFlags;
+use mysnap::format::Codec;
 use mysnap::optionfile::{Loaded, Sources};
 
 /// Consistent, parallel, compressed logical snapshots of MySQL and MariaDB.
@@ -53,58 +55,33 @@ MYSQL_TCP_PORT, MYSQL_UNIX_PORT), then option files, read as the mysql client re
 ~/.mylogin.cnf; groups [client], [client-server], [client-mariadb] and [mysnap]. The [mysnap] \
 group may also hold mysnap's own settings by their long names (threads = 8).";
 
-/// Connection flags, as the mysql client spells them.
+/// Output on stderr, for every command that reports progress.
 #[derive(Debug, Clone, Args)]
-pub struct ConnectionArgs {
-    /// Server host (`localhost` with no port means the unix socket).
-    #[arg(short = 'h', long)]
-    pub host: Option<String>,
-    /// TCP port.
-    #[arg(short = 'P', long)]
-    pub port: Option<u16>,
-    /// User name.
-    #[arg(short = 'u', long)]
-    pub user: Option<String>,
-    /// Password: -pSECRET or --password=SECRET; -p or --password alone prompts without
-    /// echo. Prefer MYSQL_PWD or --defaults-file.
-    #[arg(long, num_args = 0..=1, require_equals = true, default_missing_value = "\u{0}prompt")]
-    pub password: Option<String>,
-    /// Unix socket.
-    #[arg(short = 'S', long)]
-    pub socket: Option<PathBuf>,
-    /// Read no option file.
-    #[arg(long)]
-    pub no_defaults: bool,
-    /// Read only this option file (and ~/.mylogin.cnf), instead of the usual ones.
-    #[arg(long, value_name = "FILE")]
-    pub defaults_file: Option<PathBuf>,
-    /// Read this option file too, after the system's and before ~/.my.cnf.
-    #[arg(long, value_name = "FILE")]
-    pub defaults_extra_file: Option<PathBuf>,
-    /// Read the groups with this suffix too ([client_SUFFIX], [mysnap_SUFFIX] ...).
-    #[arg(long, value_name = "SUFFIX")]
-    pub defaults_group_suffix: Option<String>,
-    /// Read this login path's group of ~/.mylogin.cnf (mysql_config_editor).
-    #[arg(long, value_name = "NAME")]
-    pub login_path: Option<String>,
-    /// Print the options read from option files (password masked) and exit.
-    #[arg(long)]
-    pub print_defaults: bool,
-    /// TCP or SOCKET: how to reach the server whatever the host name says.
-    #[arg(long)]
-    pub protocol: Option<String>,
-    /// DISABLED, PREFERRED (default), REQUIRED, VERIFY_CA or VERIFY_IDENTITY.
-    #[arg(long)]
-    pub ssl_mode: Option<String>,
-    /// CA certificate for VERIFY_CA / VERIFY_IDENTITY.
-    #[arg(long)]
-    pub ssl_ca: Option<PathBuf>,
-    /// Seconds to wait for a connection.
-    #[arg(long)]
-    pub connect_timeout: Option<u64>,
-    /// Print help.
-    #[arg(long, action = ArgAction::Help)]
-    pub help: Option<bool>,
+pub struct ReportArgs {
+    /// Progress display on stderr.
+    #[arg(long, value_enum, default_value_t = ProgressArg::Auto)]
+    pub progress: ProgressArg,
+    /// Seconds between progress lines (lines: 10, json: 2).
+    #[arg(long, value_name = "SECONDS", value_parser = parse_interval)]
+    pub progress_interval: Option<std::time::Duration>,
+    /// Only errors on stderr.
+    #[arg(short = 'q', long)]
+    pub quiet: bool,
+}
+
+impl ReportArgs {
+    /// The progress front end these flags ask for.
+    pub fn progress(&self) -> Box<dyn mysnap::progress::Progress> {
+        crate::display::for_stderr(self.progress.display(self.quiet), self.progress_interval)
+    }
+}
+
+/// A positive number of seconds.
+fn parse_interval(s: &str) -> Result<std::time::Duration, String> {
+    match s.parse::<f64>() {
+        Ok(secs) if secs > 0.0 && secs.is_finite() => Ok(std::time::Duration::from_secs_f64(secs)),
+        _ => Err("must be a positive number of seconds".into()),
+    }
 }
 
 /// `mysnap dump`.
@@ -112,7 +89,10 @@ pub struct ConnectionArgs {
 pub struct DumpArgs {
     /// Connection.
     #[command(flatten)]
-    pub connection: ConnectionArgs,
+    pub connection: ConnectFlags,
+    /// Print help.
+    #[arg(long, action = ArgAction::Help)]
+    pub help: Option<bool>,
     /// Database to dump: `-B a -B b` or `-B a b`. Without any, the whole server is
     /// dumped, as with --all-databases.
     #[arg(short = 'B', long = "database", num_args = 1.., action = ArgAction::Append)]
@@ -140,21 +120,21 @@ pub struct DumpArgs {
     /// Sessions reading in parallel.
     #[arg(short = 't', long, default_value_t = 4, value_parser = parse_threads)]
     pub threads: usize,
-    /// zstd, gzip or none.
-    #[arg(long, default_value = "zstd")]
-    pub compress: String,
+    /// Compression of the data files.
+    #[arg(long, value_enum, default_value_t = Codec::Zstd)]
+    pub compress: Codec,
     /// Compression level (zstd 1-19, default 1; gzip 0-9, default 6).
     #[arg(long)]
     pub compress_level: Option<i32>,
     /// Raw size of one data file; larger tables are split by key (K, M, G suffixes).
-    #[arg(long, default_value = "64M")]
-    pub chunk_size: String,
+    #[arg(long, default_value = "64M", value_parser = parse_size)]
+    pub chunk_size: u64,
     /// Read MyISAM/Aria tables without holding a lock (they may then be inconsistent).
     #[arg(long)]
     pub no_lock_nontransactional: bool,
     /// Cap on raw bytes read per second over all sessions (K, M, G suffixes).
-    #[arg(long)]
-    pub max_rate: Option<String>,
+    #[arg(long, value_parser = parse_size)]
+    pub max_rate: Option<u64>,
     /// MariaDB: try the lock-free snapshot first (sessions' binlog_snapshot positions
     /// compared) instead of a lock of a few milliseconds. Unsafe on MariaDB 10.11:
     /// sessions with equal positions were seen with different data (see
@@ -165,15 +145,9 @@ pub struct DumpArgs {
     /// (its process list, checked every second).
     #[arg(long, value_name = "N")]
     pub busy_threads: Option<u64>,
-    /// Progress display on stderr.
-    #[arg(long, value_enum, default_value_t = ProgressArg::Auto)]
-    pub progress: ProgressArg,
-    /// Seconds between progress lines (lines: 10, json: 2).
-    #[arg(long, value_name = "SECONDS")]
-    pub progress_interval: Option<f64>,
-    /// Only errors on stderr.
-    #[arg(short = 'q', long)]
-    pub quiet: bool,
+    /// Progress and quiet.
+    #[command(flatten)]
+    pub report: ReportArgs,
 }
 
 /// `--progress`.
@@ -247,7 +221,10 @@ pub struct RestoreArgs {
     pub dir: PathBuf,
     /// Connection.
     #[command(flatten)]
-    pub connection: ConnectionArgs,
+    pub connection: ConnectFlags,
+    /// Print help.
+    #[arg(long, action = ArgAction::Help)]
+    pub help: Option<bool>,
     /// Loader sessions.
     #[arg(short = 't', long, default_value_t = 4, value_parser = parse_threads)]
     pub threads: usize,
@@ -296,15 +273,9 @@ pub struct RestoreArgs {
     /// Print what would be restored and how long it should take; change nothing.
     #[arg(long)]
     pub dry_run: bool,
-    /// Progress display on stderr.
-    #[arg(long, value_enum, default_value_t = ProgressArg::Auto)]
-    pub progress: ProgressArg,
-    /// Seconds between progress lines (lines: 10, json: 2).
-    #[arg(long, value_name = "SECONDS")]
-    pub progress_interval: Option<f64>,
-    /// Only errors on stderr.
-    #[arg(short = 'q', long)]
-    pub quiet: bool,
+    /// Progress and quiet.
+    #[command(flatten)]
+    pub report: ReportArgs,
 }
 
 /// `mysnap show`.

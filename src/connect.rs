@@ -78,27 +78,67 @@ impl std::fmt::Debug for ConnectOptions {
     }
 }
 
-/// Connection flags as given on the command line, before the option file and environment fill gaps.
-#[derive(Debug, Clone, Default)]
+/// Connection flags as the mysql client spells them, before the environment and option
+/// files fill gaps: one struct for every command that connects (the CLI flattens it).
+#[derive(Debug, Clone, Default, clap::Args)]
 pub struct ConnectFlags {
-    /// `-h/--host`.
+    /// Server host (`localhost` with no port means the unix socket).
+    #[arg(short = 'h', long)]
     pub host: Option<String>,
-    /// `-P/--port`.
+    /// TCP port.
+    #[arg(short = 'P', long)]
     pub port: Option<u16>,
-    /// `-u/--user`.
+    /// User name.
+    #[arg(short = 'u', long)]
     pub user: Option<String>,
-    /// The password from `-pSECRET`/`--password=SECRET` or the prompt.
+    /// Password: -pSECRET or --password=SECRET; -p or --password alone prompts without
+    /// echo. Prefer MYSQL_PWD or an option file.
+    #[arg(long, num_args = 0..=1, require_equals = true, default_missing_value = PROMPT)]
     pub password: Option<String>,
-    /// `-S/--socket`.
+    /// Unix socket.
+    #[arg(short = 'S', long)]
     pub socket: Option<PathBuf>,
-    /// `--protocol`.
-    pub protocol: Option<String>,
-    /// `--ssl-mode`.
-    pub ssl_mode: Option<String>,
-    /// `--ssl-ca`.
+    /// TCP or SOCKET: how to reach the server whatever the host name says.
+    #[arg(long, value_parser = parse_protocol)]
+    pub protocol: Option<Protocol>,
+    /// DISABLED, PREFERRED (default), REQUIRED, VERIFY_CA or VERIFY_IDENTITY.
+    #[arg(long, value_parser = parse_ssl_mode)]
+    pub ssl_mode: Option<SslMode>,
+    /// CA certificate for VERIFY_CA / VERIFY_IDENTITY.
+    #[arg(long)]
     pub ssl_ca: Option<PathBuf>,
-    /// `--connect-timeout` in seconds.
+    /// Seconds to wait for a connection.
+    #[arg(long)]
     pub connect_timeout: Option<u64>,
+    /// Read no option file.
+    #[arg(long)]
+    pub no_defaults: bool,
+    /// Read only this option file (and ~/.mylogin.cnf), instead of the usual ones.
+    #[arg(long, value_name = "FILE")]
+    pub defaults_file: Option<PathBuf>,
+    /// Read this option file too, after the system's and before ~/.my.cnf.
+    #[arg(long, value_name = "FILE")]
+    pub defaults_extra_file: Option<PathBuf>,
+    /// Read the groups with this suffix too ([client_SUFFIX], [mysnap_SUFFIX] ...).
+    #[arg(long, value_name = "SUFFIX")]
+    pub defaults_group_suffix: Option<String>,
+    /// Read this login path's group of ~/.mylogin.cnf (mysql_config_editor).
+    #[arg(long, value_name = "NAME")]
+    pub login_path: Option<String>,
+    /// Print the options read from option files (password masked) and exit.
+    #[arg(long)]
+    pub print_defaults: bool,
+}
+
+/// The password value of `-p` or `--password` given alone: prompt for it.
+pub const PROMPT: &str = "\u{0}prompt";
+
+fn parse_ssl_mode(s: &str) -> std::result::Result<SslMode, String> {
+    s.parse().map_err(|e: Error| e.to_string())
+}
+
+fn parse_protocol(s: &str) -> std::result::Result<Protocol, String> {
+    s.parse().map_err(|e: Error| e.to_string())
 }
 
 /// How to reach the server, when not left to the host name (`--protocol`).
@@ -195,13 +235,15 @@ impl ConnectOptions {
                 None
             }
         });
-        let ssl_mode = match flags.ssl_mode.or(file_ssl_mode) {
-            Some(m) => m.parse()?,
-            None => SslMode::default(),
+        let ssl_mode = match (flags.ssl_mode, file_ssl_mode) {
+            (Some(m), _) => m,
+            (None, Some(m)) => m.parse()?,
+            (None, None) => SslMode::default(),
         };
-        let protocol = match flags.protocol.or_else(|| file.get("protocol")) {
-            Some(p) => Some(p.parse::<Protocol>()?),
-            None => None,
+        let protocol = match (flags.protocol, file.get("protocol")) {
+            (Some(p), _) => Some(p),
+            (None, Some(p)) => Some(p.parse::<Protocol>()?),
+            (None, None) => None,
         };
         let ssl_ca = flags
             .ssl_ca
@@ -628,16 +670,7 @@ mod tests {
             e.contains("invalid port 'nope'") && e.contains("my.cnf line 2"),
             "{e}"
         );
-        let e = resolve(
-            ConnectFlags {
-                protocol: Some("pipe".into()),
-                ..Default::default()
-            },
-            &no_env,
-            &Loaded::default(),
-        )
-        .unwrap_err()
-        .to_string();
+        let e = "pipe".parse::<Protocol>().unwrap_err().to_string();
         assert!(e.contains("Windows"), "{e}");
     }
 
@@ -645,7 +678,7 @@ mod tests {
     fn verify_modes_need_a_ca_and_unknown_modes_are_refused() {
         let e = resolve(
             ConnectFlags {
-                ssl_mode: Some("verify_ca".into()),
+                ssl_mode: Some(SslMode::VerifyCa),
                 ..Default::default()
             },
             &no_env,
@@ -653,15 +686,7 @@ mod tests {
         )
         .unwrap_err();
         assert!(e.to_string().contains("--ssl-ca"), "{e}");
-        let e = resolve(
-            ConnectFlags {
-                ssl_mode: Some("sometimes".into()),
-                ..Default::default()
-            },
-            &no_env,
-            &Loaded::default(),
-        )
-        .unwrap_err();
+        let e = "sometimes".parse::<SslMode>().unwrap_err();
         assert!(
             e.to_string().contains("unknown --ssl-mode 'sometimes'"),
             "{e}"

@@ -2,19 +2,17 @@
 
 use std::sync::Arc;
 
-use crate::display;
-use anyhow::{anyhow, Result};
+use anyhow::Result;
 use mysnap::dump::{self, DumpOptions};
-use mysnap::format::Codec;
-use mysnap::progress;
+use mysnap::progress::Progress;
 
 use super::connector;
-use crate::cli::{parse_size, DumpArgs};
+use crate::cli::DumpArgs;
 use crate::display::{bytes, count};
 
 /// Validates the flags, runs the dump, prints a summary.
 pub async fn run(args: DumpArgs, defaults: super::Defaults) -> Result<()> {
-    let codec: Codec = args.compress.parse()?;
+    let codec = args.compress;
     let whole_server = args.databases.is_empty();
     let options = DumpOptions {
         databases: args.databases.clone(),
@@ -30,29 +28,20 @@ pub async fn run(args: DumpArgs, defaults: super::Defaults) -> Result<()> {
         threads: args.threads,
         codec,
         level: args.compress_level.unwrap_or(codec.default_level()),
-        chunk_bytes: parse_size(&args.chunk_size).map_err(|e| anyhow!("--chunk-size: {e}"))?,
+        chunk_bytes: args.chunk_size,
         lock_nontransactional: !args.no_lock_nontransactional,
-        max_rate: args
-            .max_rate
-            .as_deref()
-            .map(parse_size)
-            .transpose()
-            .map_err(|e| anyhow!("--max-rate: {e}"))?,
+        max_rate: args.max_rate,
         busy_threads: args.busy_threads,
         lock_free: args.lock_free,
     };
     options.validate()?;
     let connector = connector(&args.connection, &defaults)?;
-    let display = args.progress.display(args.quiet);
-    let progress: Arc<dyn progress::Progress> = Arc::from(display::for_stderr(
-        display,
-        super::interval(args.progress_interval)?,
-    ));
+    let progress: Arc<dyn Progress> = Arc::from(args.report.progress());
     let dumped = dump::run(&connector, &options, progress)
         .await
         .map_err(|e| super::name_server(e, &connector))?;
     let m = &dumped.manifest;
-    if args.quiet {
+    if args.report.quiet {
         return Ok(());
     }
     let t = &m.totals;

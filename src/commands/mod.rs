@@ -7,12 +7,7 @@ pub mod show;
 pub mod verify;
 
 use anyhow::Result;
-use mysnap::connect::{ConnectFlags, ConnectOptions, Connector};
-
-use crate::cli::ConnectionArgs;
-
-/// Marks `-p` given without a value.
-pub const PROMPT: &str = "\u{0}prompt";
+use mysnap::connect::{ConnectFlags, ConnectOptions, Connector, PROMPT};
 
 /// What the option files said: their settings and the groups mysnap reads.
 #[derive(Debug, Default)]
@@ -24,25 +19,14 @@ pub struct Defaults {
 }
 
 /// Builds a connector from flags, environment and option files; prompts for `-p`.
-pub fn connector(args: &ConnectionArgs, defaults: &Defaults) -> Result<Connector> {
-    let password = match args.password.as_deref() {
-        Some(PROMPT) => Some(
+pub fn connector(flags: &ConnectFlags, defaults: &Defaults) -> Result<Connector> {
+    let mut flags = flags.clone();
+    if flags.password.as_deref() == Some(PROMPT) {
+        flags.password = Some(
             rpassword::prompt_password("Enter password: ")
-                .map_err(|e| anyhow::anyhow!("cannot read the password from the terminal (-p): {e}; use MYSQL_PWD or --defaults-file without a terminal"))?,
-        ),
-        other => other.map(str::to_owned),
-    };
-    let flags = ConnectFlags {
-        host: args.host.clone(),
-        port: args.port,
-        user: args.user.clone(),
-        password,
-        socket: args.socket.clone(),
-        protocol: args.protocol.clone(),
-        ssl_mode: args.ssl_mode.clone(),
-        ssl_ca: args.ssl_ca.clone(),
-        connect_timeout: args.connect_timeout,
-    };
+                .map_err(|e| anyhow::anyhow!("cannot read the password from the terminal (-p): {e}; use MYSQL_PWD or an option file without a terminal"))?,
+        );
+    }
     let options = ConnectOptions::resolve(
         flags,
         &|k| std::env::var(k).ok(),
@@ -59,16 +43,5 @@ pub fn name_server(e: mysnap::Error, connector: &Connector) -> anyhow::Error {
         anyhow::Error::from(e).context(connector.options().describe())
     } else {
         e.into()
-    }
-}
-
-/// `--progress-interval` as a duration.
-pub fn interval(seconds: Option<f64>) -> Result<Option<std::time::Duration>> {
-    match seconds {
-        None => Ok(None),
-        Some(s) if s > 0.0 && s.is_finite() => Ok(Some(std::time::Duration::from_secs_f64(s))),
-        Some(s) => Err(anyhow::anyhow!(
-            "--progress-interval {s}: must be a positive number of seconds"
-        )),
     }
 }

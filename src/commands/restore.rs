@@ -2,9 +2,8 @@
 
 use std::sync::Arc;
 
-use crate::display;
 use anyhow::Result;
-use mysnap::progress;
+use mysnap::progress::Progress;
 use mysnap::restore::{self, RestoreOptions, Selection};
 
 use super::connector;
@@ -13,7 +12,6 @@ use crate::display::{bytes, count};
 
 /// Validates the flags, runs the restore (or plans it), prints a summary.
 pub async fn run(args: RestoreArgs, defaults: super::Defaults) -> Result<()> {
-    let display = args.progress.display(args.quiet);
     let options = RestoreOptions {
         dir: args.dir.clone(),
         threads: args.threads,
@@ -29,16 +27,13 @@ pub async fn run(args: RestoreArgs, defaults: super::Defaults) -> Result<()> {
     };
     // Every check that needs no server runs before a connection is opened.
     let prepared = restore::prepare(&options)?;
-    if !args.quiet {
+    if !args.report.quiet {
         for w in &prepared.warnings {
             eprintln!("warning: {w}");
         }
     }
     let connector = connector(&args.connection, &defaults)?;
-    let progress: Arc<dyn progress::Progress> = Arc::from(display::for_stderr(
-        display,
-        super::interval(args.progress_interval)?,
-    ));
+    let progress: Arc<dyn Progress> = Arc::from(args.report.progress());
     if args.dry_run {
         let plan = restore::dry_run(&connector, &options, prepared, progress)
             .await
@@ -48,7 +43,7 @@ pub async fn run(args: RestoreArgs, defaults: super::Defaults) -> Result<()> {
     let s = restore::run(&connector, &options, prepared, progress)
         .await
         .map_err(|e| super::name_server(e, &connector))?;
-    if !args.quiet {
+    if !args.report.quiet {
         // A resumed restore counts what every run loaded, and says what this one did.
         let resumed = if s.resumed_files > 0 {
             format!(
