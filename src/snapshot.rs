@@ -182,7 +182,7 @@ pub struct SnapshotRequest {
     pub lock_needed: bool,
     /// Lock-free attempts before falling back to a lock; 0 takes the short lock at once.
     /// Equal `binlog_snapshot_position`s were observed on sessions whose snapshots
-    /// differed (tests/consistency.rs, 2 runs in about 40 under 4 writers), so the
+    /// differed (tests/it/consistency.rs, 2 runs in about 40 under 4 writers), so the
     /// lock-free method is opt-in.
     pub lock_free_attempts: u32,
     /// Statements run on every session as it opens.

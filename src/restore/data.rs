@@ -9,9 +9,11 @@ use std::time::{Duration, Instant};
 use mysql_async::Conn;
 use tokio::task::JoinSet;
 
-use super::forecast::Schedule;
 use super::journal::{file_item, Journal};
-use super::{ddl, loader, schema, TableKey};
+use super::keys::{FileKey, TableKey};
+use super::load::{load_file, LoadContext, Method};
+use super::schedule::Schedule;
+use super::{ddl, schema};
 use crate::connect::Connector;
 use crate::error::{Error, Result};
 use crate::format::Manifest;
@@ -37,31 +39,25 @@ pub struct LoadPlan {
     /// Work units of a table's index build (its index bytes), for progress.
     pub index_units: HashMap<TableKey, u64>,
     /// How rows are sent.
-    pub method: loader::Method,
+    pub method: Method,
 }
-
-/// A data file by (database, table, file) position in the manifest.
-pub type FileKey = (usize, usize, usize);
 
 /// Files still to load, largest first, with their raw bytes; and the tables with nothing
 /// left to load (empty, or loaded before an interruption), which only need finishing.
 fn pending(plan: &LoadPlan) -> (Vec<(FileKey, u64)>, Vec<TableKey>) {
-    let m = &plan.manifest;
     let mut jobs = Vec::new();
     let mut ready = Vec::new();
-    for (d, db) in m.databases.iter().enumerate() {
-        for (t, table) in db.tables.iter().enumerate() {
-            let todo: Vec<usize> = (0..table.files.len())
-                .filter(|&f| !plan.done.contains(&file_item(&table.files[f].path)))
-                .collect();
-            if todo.is_empty() {
-                ready.push((d, t));
-            }
-            jobs.extend(
-                todo.into_iter()
-                    .map(|f| ((d, t, f), table.files[f].raw_bytes)),
-            );
+    for (key, _, table) in TableKey::all(&plan.manifest) {
+        let todo: Vec<usize> = (0..table.files.len())
+            .filter(|&f| !plan.done.contains(&file_item(&table.files[f].path)))
+            .collect();
+        if todo.is_empty() {
+            ready.push(key);
         }
+        jobs.extend(todo.into_iter().map(|file| {
+            let raw_bytes = table.files[file].raw_bytes;
+            (FileKey { table: key, file }, raw_bytes)
+        }));
     }
     jobs.sort_by_key(|&(_, raw)| std::cmp::Reverse(raw));
     (jobs, ready)
@@ -75,8 +71,7 @@ async fn finish_table(
     key: TableKey,
     progress: &Arc<dyn Progress>,
 ) -> Result<Duration> {
-    let db = &plan.manifest.databases[key.0];
-    let table = &db.tables[key.1];
+    let (db, table) = key.of(&plan.manifest);
     let began = Instant::now();
     if let Some(split) = plan.deferred.get(&key) {
         schema::add_missing(conn, &db.name, &table.name, &split.indexes, false).await?;
@@ -123,15 +118,13 @@ pub async fn load(
         let tally = schedule.tally(progress.clone());
         set.spawn(async move {
             let (mut rows, mut bytes) = (0u64, 0u64);
-            while let Some((d, t, f)) = schedule.next(session) {
-                let db = &plan.manifest.databases[d];
-                let table = &db.tables[t];
-                let file = &table.files[f];
-                let transactional = plan.transactional.contains(&(d, t));
+            while let Some(key) = schedule.next(session) {
+                let (db, table, file) = key.of(&plan.manifest);
+                let transactional = plan.transactional.contains(&key.table);
                 if let (false, Some(j)) = (transactional, &plan.journal) {
                     super::run_sql(&mut conn, &j.begin_sql(&file.path)).await?;
                 }
-                let context = loader::LoadContext {
+                let context = LoadContext {
                     method: plan.method,
                     journal_sql: plan
                         .journal
@@ -146,7 +139,7 @@ pub async fn load(
                     table.name.as_str(),
                     table.columns.as_slice(),
                 );
-                rows += loader::load_file(
+                rows += load_file(
                     &mut conn,
                     path,
                     plan.manifest.options.compression,
@@ -157,9 +150,9 @@ pub async fn load(
                 .await?;
                 bytes += file.raw_bytes;
                 progress.advance(0, file.rows);
-                if schedule.loaded(session, (d, t)) {
-                    let indexed = finish_table(&mut conn, &plan, (d, t), &progress).await?;
-                    schedule.finished(session, (d, t), indexed);
+                if schedule.loaded(session, key.table) {
+                    let indexed = finish_table(&mut conn, &plan, key.table, &progress).await?;
+                    schedule.finished(session, key.table, indexed);
                 }
             }
             let _ = conn.disconnect().await;

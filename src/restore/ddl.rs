@@ -149,6 +149,19 @@ fn definition_items(create: &str) -> Option<(usize, usize, Vec<&str>)> {
     None
 }
 
+/// Whether a table has a primary key or a unique key: an item of its definition list,
+/// so that a name, comment or string that holds the words does not count.
+pub fn has_unique_key(create: &str) -> bool {
+    let Some((_, _, items)) = definition_items(create) else {
+        return false;
+    };
+    items.iter().map(|i| i.trim_start()).any(|i| {
+        ["PRIMARY KEY", "UNIQUE KEY ", "UNIQUE INDEX "]
+            .iter()
+            .any(|p| i.starts_with(p))
+    })
+}
+
 /// Splits a definition. `defer` false keeps every index in place (foreign keys are still
 /// added last, so that load order across tables does not matter).
 pub fn split_create_table(create: &str, defer: bool) -> SplitTable {
@@ -321,6 +334,25 @@ PARTITIONS 2";
             s.create,
             "CREATE TABLE `line\nbreak` (\n  `a,(b` int(11) NOT NULL DEFAULT 0 COMMENT 'x),\\' KEY y',\n  `c` int(11) DEFAULT NULL,\n  PRIMARY KEY (`a,(b`)\n) ENGINE=InnoDB"
         );
+    }
+
+    #[test]
+    fn unique_keys_are_items_of_the_definition_list_not_words_in_it() {
+        assert!(has_unique_key(IX), "UNIQUE KEY `uq`");
+        assert!(has_unique_key(
+            "CREATE TABLE `p` (\n  `id` int(11) NOT NULL,\n  PRIMARY KEY (`id`)\n) ENGINE=InnoDB"
+        ));
+        assert!(has_unique_key(
+            "CREATE TABLE `u` (\n  `a` int(11) DEFAULT NULL,\n  UNIQUE INDEX `a` (`a`)\n) ENGINE=InnoDB"
+        ));
+        let keyless = "CREATE TABLE `PRIMARY KEY` (
+  `a` int(11) DEFAULT NULL COMMENT 'x,PRIMARY KEY (a),UNIQUE KEY u (a)',
+  `UNIQUE KEY` int(11) /* PRIMARY KEY */ DEFAULT NULL,
+  KEY `k` (`a`),
+  CONSTRAINT `PRIMARY KEY` CHECK (`a` <> 'UNIQUE KEY u')
+) ENGINE=InnoDB COMMENT='no PRIMARY KEY or UNIQUE KEY here'";
+        assert!(!has_unique_key(keyless));
+        assert!(!has_unique_key("CREATE TABLE `x` ENGINE=InnoDB"));
     }
 
     #[test]

@@ -1,4 +1,4 @@
-//! The loaders' shared schedule, and the restore's ETA drawn from it.
+//! The restore's ETA, drawn from the loaders' schedule (`schedule.rs`).
 //!
 //! Remaining bytes over the byte rate mispredicts the end of a restore: index builds run
 //! on one session each, beside loads or alone, and a big table's build at the end runs
@@ -9,15 +9,13 @@
 //! the sessions; builds at the rate measured on this run's finished builds, or at first
 //! at a multiple of the per-session load rate.
 
-use std::collections::{HashMap, VecDeque};
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::sync::atomic::Ordering;
+use std::time::Instant;
 
-use crate::progress::{Forecast, Progress, RecentRate};
+use crate::progress::Forecast;
 
-use super::data::FileKey;
-use super::TableKey;
+use super::keys::TableKey;
+use super::schedule::{Activity, Schedule, State};
 
 /// Index work units a session builds per second, as a multiple of the bytes per second
 /// it loads, until this run has timed a build of its own. Measured with 2 sessions on
@@ -25,176 +23,8 @@ use super::TableKey;
 /// 3M rows loaded by both sessions at once.
 const BUILD_TO_LOAD_RATE: f64 = 1.7;
 
-/// Builds smaller than this are mostly a statement's fixed cost, and do not set the rate.
-const TIMED_BUILD_UNITS: u64 = 4 << 20;
-
 /// A file's cost beyond its bytes (a statement, a journal commit), in seconds.
 const FILE_OVERHEAD_S: f64 = 0.003;
-
-/// What one loader session is doing.
-#[derive(Debug, Clone, Copy)]
-enum Activity {
-    Idle,
-    Loading {
-        table: TableKey,
-        raw_bytes: u64,
-        since: Instant,
-    },
-    Building {
-        units: u64,
-        since: Instant,
-    },
-}
-
-/// The files still to load and what each session is doing.
-pub struct Schedule {
-    state: Mutex<State>,
-    /// Raw bytes loaded in this run, as the loaders stream them.
-    data_bytes: AtomicU64,
-    started: Instant,
-    rate: Mutex<LoadRate>,
-}
-
-/// The recent load rate of one session.
-#[derive(Default)]
-struct LoadRate {
-    /// Data bytes over the recent window.
-    bytes: RecentRate,
-    /// Session-seconds spent loading over the same window, in microseconds: a session
-    /// building indexes loads nothing meanwhile.
-    loading_us: RecentRate,
-    /// The last rate the two gave, for when the window holds no loading (a build alone
-    /// at the end).
-    last: Option<f64>,
-}
-
-struct State {
-    /// Files still queued, with their raw bytes.
-    queue: VecDeque<(FileKey, u64)>,
-    /// Files not loaded yet (queued or in flight) per table.
-    left: HashMap<TableKey, usize>,
-    /// Index work of each table whose indexes are built after its data.
-    units: HashMap<TableKey, u64>,
-    sessions: Vec<Activity>,
-    /// Session-seconds spent loading files that are done.
-    loading_secs: f64,
-    /// Units and seconds of this run's timed builds.
-    built: (u64, f64),
-}
-
-impl State {
-    /// Session-seconds spent loading so far, files in flight included.
-    fn loading_secs(&self, now: Instant) -> f64 {
-        self.loading_secs
-            + self
-                .sessions
-                .iter()
-                .map(|a| match a {
-                    Activity::Loading { since, .. } => {
-                        now.saturating_duration_since(*since).as_secs_f64()
-                    }
-                    _ => 0.0,
-                })
-                .sum::<f64>()
-    }
-
-    /// `session` moves on to `next`.
-    fn switch(&mut self, session: usize, next: Activity) {
-        if let Activity::Loading { since, .. } = self.sessions[session] {
-            self.loading_secs += since.elapsed().as_secs_f64();
-        }
-        self.sessions[session] = next;
-    }
-}
-
-impl Schedule {
-    /// `jobs` in the order they are to be taken, with their raw bytes; `units` the index
-    /// work of each table whose indexes are built after its data.
-    pub fn new(jobs: Vec<(FileKey, u64)>, units: HashMap<TableKey, u64>, sessions: usize) -> Self {
-        let mut left = HashMap::new();
-        for &((d, t, _), _) in &jobs {
-            *left.entry((d, t)).or_insert(0) += 1;
-        }
-        Schedule {
-            state: Mutex::new(State {
-                queue: jobs.into(),
-                left,
-                units,
-                sessions: vec![Activity::Idle; sessions],
-                loading_secs: 0.0,
-                built: (0, 0.0),
-            }),
-            data_bytes: AtomicU64::new(0),
-            started: Instant::now(),
-            rate: Mutex::default(),
-        }
-    }
-
-    /// The next file for `session`, largest first.
-    pub fn next(&self, session: usize) -> Option<FileKey> {
-        let mut s = self.state.lock().expect("schedule");
-        let job = s.queue.pop_front();
-        let next = match job {
-            Some((key, raw_bytes)) => Activity::Loading {
-                table: (key.0, key.1),
-                raw_bytes,
-                since: Instant::now(),
-            },
-            None => Activity::Idle,
-        };
-        s.switch(session, next);
-        job.map(|(key, _)| key)
-    }
-
-    /// `session` loaded a file of `table`; true when it was the table's last, and the
-    /// session now finishes the table.
-    pub fn loaded(&self, session: usize, table: TableKey) -> bool {
-        let mut s = self.state.lock().expect("schedule");
-        let n = s.left.get_mut(&table).expect("table in the schedule");
-        *n -= 1;
-        let last = *n == 0;
-        let next = if last {
-            Activity::Building {
-                units: s.units.get(&table).copied().unwrap_or(0),
-                since: Instant::now(),
-            }
-        } else {
-            Activity::Idle
-        };
-        s.switch(session, next);
-        last
-    }
-
-    /// `session` finished `table`, whose indexes took `built`.
-    pub fn finished(&self, session: usize, table: TableKey, built: Duration) {
-        let mut s = self.state.lock().expect("schedule");
-        let units = s.units.get(&table).copied().unwrap_or(0);
-        if units >= TIMED_BUILD_UNITS {
-            s.built.0 += units;
-            s.built.1 += built.as_secs_f64();
-        }
-        s.switch(session, Activity::Idle);
-    }
-
-    /// Counts raw bytes streamed to the server (negative: rolled back for a retry).
-    fn add_data(&self, bytes: i64) {
-        if bytes >= 0 {
-            self.data_bytes.fetch_add(bytes as u64, Ordering::Relaxed);
-        } else {
-            self.data_bytes
-                .fetch_sub(bytes.unsigned_abs(), Ordering::Relaxed);
-        }
-    }
-
-    /// A progress reporter for a loader session: it reports to `inner` and counts the
-    /// data for the load rate.
-    pub fn tally(self: &Arc<Self>, inner: Arc<dyn Progress>) -> Arc<dyn Progress> {
-        Arc::new(Tally {
-            schedule: self.clone(),
-            inner,
-        })
-    }
-}
 
 impl Forecast for Schedule {
     fn remaining_secs(&self) -> Option<f64> {
@@ -284,7 +114,7 @@ fn play_forward(s: &State, now: Instant, load_rate: f64, build_rate: f64) -> f64
             }
         }
         sessions[i] = match queue.next() {
-            Some(&(key, raw_bytes)) => (at + load_secs(raw_bytes), Some((key.0, key.1))),
+            Some(&(key, raw_bytes)) => (at + load_secs(raw_bytes), Some(key.table)),
             None => {
                 end = end.max(at);
                 (f64::INFINITY, None)
@@ -298,40 +128,18 @@ fn play_forward(s: &State, now: Instant, load_rate: f64, build_rate: f64) -> f64
         .fold(end, f64::max)
 }
 
-/// A loader session's reporter: bytes go to the restore's progress and to the schedule.
-struct Tally {
-    schedule: Arc<Schedule>,
-    inner: Arc<dyn Progress>,
-}
-
-impl Progress for Tally {
-    fn begin(&self, phase: &str, total_bytes: u64, done_bytes: u64, total_tables: u64) {
-        self.inner
-            .begin(phase, total_bytes, done_bytes, total_tables);
-    }
-    fn advance(&self, bytes: u64, rows: u64) {
-        self.schedule.add_data(bytes as i64);
-        self.inner.advance(bytes, rows);
-    }
-    fn rewind(&self, bytes: u64) {
-        self.schedule.add_data(-(bytes as i64));
-        self.inner.rewind(bytes);
-    }
-    fn table_done(&self) {
-        self.inner.table_done();
-    }
-    fn note(&self, line: &str) {
-        self.inner.note(line);
-    }
-    fn end(&self) {
-        self.inner.end();
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::restore::keys::FileKey;
     use std::time::Duration;
+
+    fn file(db: usize, table: usize, file: usize) -> FileKey {
+        FileKey {
+            table: TableKey::new(db, table),
+            file,
+        }
+    }
 
     fn schedule(jobs: &[(FileKey, u64)], units: &[(TableKey, u64)], sessions: usize) -> State {
         Schedule::new(jobs.to_vec(), units.iter().copied().collect(), sessions)
@@ -348,8 +156,8 @@ mod tests {
     fn a_big_tables_build_at_the_end_runs_alone() {
         // One table of four 10 MB files and a 40 MB build, two sessions at 10 MB/s and
         // 20 MB/s of build: 2 s of loads side by side, then 2 s of build alone.
-        let jobs: Vec<(FileKey, u64)> = (0..4).map(|f| ((0, 0, f), 10_000_000)).collect();
-        let s = schedule(&jobs, &[((0, 0), 40_000_000)], 2);
+        let jobs: Vec<(FileKey, u64)> = (0..4).map(|f| (file(0, 0, f), 10_000_000)).collect();
+        let s = schedule(&jobs, &[(TableKey::new(0, 0), 40_000_000)], 2);
         let secs = play_forward(&s, Instant::now(), 10e6, 20e6);
         assert!(close(secs, 4.0), "{secs}");
     }
@@ -358,8 +166,9 @@ mod tests {
     fn builds_of_many_tables_overlap_the_loads() {
         // Four tables of one 10 MB file each and a 10 MB build each, on two sessions:
         // each session loads and builds two tables, 1.5 s each.
-        let jobs: Vec<(FileKey, u64)> = (0..4).map(|t| ((0, t, 0), 10_000_000)).collect();
-        let units: Vec<(TableKey, u64)> = (0..4).map(|t| ((0, t), 10_000_000)).collect();
+        let jobs: Vec<(FileKey, u64)> = (0..4).map(|t| (file(0, t, 0), 10_000_000)).collect();
+        let units: Vec<(TableKey, u64)> =
+            (0..4).map(|t| (TableKey::new(0, t), 10_000_000)).collect();
         let s = schedule(&jobs, &units, 2);
         let secs = play_forward(&s, Instant::now(), 10e6, 20e6);
         assert!(close(secs, 3.0), "{secs}");
@@ -367,9 +176,10 @@ mod tests {
 
     #[test]
     fn work_in_flight_counts_only_what_is_left_of_it() {
-        let mut s = schedule(&[], &[((0, 0), 40_000_000), ((0, 1), 0)], 2);
-        s.left.insert((0, 0), 0);
-        s.left.insert((0, 1), 1);
+        let (t0, t1) = (TableKey::new(0, 0), TableKey::new(0, 1));
+        let mut s = schedule(&[], &[(t0, 40_000_000), (t1, 0)], 2);
+        s.left.insert(t0, 0);
+        s.left.insert(t1, 1);
         let now = Instant::now();
         // A build of 2 s estimated, 1.5 s spent; a 10 MB load of 1 s, 0.5 s spent.
         s.sessions[0] = Activity::Building {
@@ -377,7 +187,7 @@ mod tests {
             since: now - Duration::from_millis(1500),
         };
         s.sessions[1] = Activity::Loading {
-            table: (0, 1),
+            table: t1,
             raw_bytes: 10_000_000,
             since: now - Duration::from_millis(500),
         };

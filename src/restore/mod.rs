@@ -7,12 +7,13 @@
 pub(crate) mod data;
 pub(crate) mod ddl;
 pub(crate) mod forecast;
-pub(crate) mod insert;
 pub(crate) mod journal;
-pub(crate) mod loader;
+pub(crate) mod keys;
+pub(crate) mod load;
 pub(crate) mod objects;
 mod preflight;
 pub(crate) mod rates;
+pub(crate) mod schedule;
 pub(crate) mod schema;
 pub(crate) mod select;
 pub(crate) mod verify;
@@ -34,6 +35,7 @@ use crate::format::Manifest;
 use crate::progress::Progress;
 use crate::sql::qualified;
 use journal::{file_item, Journal};
+use keys::TableKey;
 pub use select::Selection;
 pub use verify::{verify_dump, VerifyReport};
 
@@ -97,9 +99,6 @@ pub struct RestoreOptions {
     /// What to restore and under which names.
     pub selection: Selection,
 }
-
-/// A table by (database, table) position in the manifest.
-pub type TableKey = (usize, usize);
 
 /// What a restore did.
 #[derive(Debug, Clone)]
@@ -190,25 +189,26 @@ pub fn prepare(options: &RestoreOptions) -> Result<Prepared> {
         );
     }
     if options.existing == Existing::Append {
-        let keyless = manifest.databases.iter().find_map(|d| {
-            d.tables
-                .iter()
-                .find(|t| {
-                    !t.create_sql.contains("PRIMARY KEY") && !t.create_sql.contains("UNIQUE KEY")
-                })
-                .map(|t| qualified(&d.name, &t.name))
-        });
-        if let Some(t) = keyless {
-            return Err(Error::Invalid(format!(
-                "--existing=append needs a primary or unique key on every table, so that appended rows cannot be duplicated; {t} has none (leave it out with --exclude)"
-            )));
-        }
+        refuse_keyless_tables(&manifest)?;
     }
     Ok(Prepared {
         warnings,
         journal: Journal::new(&digest, &options.selection.fingerprint()),
         manifest: Arc::new(manifest),
     })
+}
+
+/// Appending needs a primary or unique key on every table: without one, the rows
+/// appended could not be told from those the table held, and could be duplicated.
+fn refuse_keyless_tables(manifest: &Manifest) -> Result<()> {
+    let keyless = TableKey::all(manifest).find(|(_, _, t)| !ddl::has_unique_key(&t.create_sql));
+    match keyless {
+        Some((_, db, table)) => Err(Error::Invalid(format!(
+            "--existing=append needs a primary or unique key on every table, so that appended rows cannot be duplicated; {} has none (leave it out with --exclude)",
+            qualified(&db.name, &table.name)
+        ))),
+        None => Ok(()),
+    }
 }
 
 /// Views and foreign keys of the selection that name a table or view of the dump that the
@@ -428,7 +428,7 @@ async fn open_target(
     manifest: &Manifest,
     write_binlog: bool,
     progress: &dyn Progress,
-) -> Result<(Conn, ServerInfo, Vec<String>, loader::Method)> {
+) -> Result<(Conn, ServerInfo, Vec<String>, load::Method)> {
     let mut admin = connector.connect(&[]).await?;
     let server = ServerInfo::detect(&mut admin).await?;
     progress.note(&format!(
@@ -470,9 +470,9 @@ async fn open_target(
             "{} refuses LOAD DATA LOCAL INFILE (local_infile=OFF): loading with multi-row INSERT statements, which is slower; SET GLOBAL local_infile=1 on the target for full speed",
             connector.options().describe()
         ));
-        loader::Method::Insert((max_packet as usize / 2).clamp(64 << 10, 4 << 20))
+        load::Method::Insert((max_packet as usize / 2).clamp(64 << 10, 4 << 20))
     } else {
-        loader::Method::LoadData
+        load::Method::LoadData
     };
     Ok((admin, server, init, method))
 }
@@ -489,7 +489,7 @@ fn index_units(
     deferred
         .iter()
         .filter(|(_, s)| !s.indexes.is_empty())
-        .map(|(&(d, t), _)| ((d, t), index_work(&manifest.databases[d].tables[t])))
+        .map(|(&key, _)| (key, index_work(key.of(manifest).1)))
         .collect()
 }
 
@@ -502,7 +502,7 @@ struct Checked {
     admin: Conn,
     server: ServerInfo,
     init: Vec<String>,
-    method: loader::Method,
+    method: load::Method,
     /// Journal items of an interrupted run (empty with `--restart`).
     done: HashSet<String>,
     resuming: bool,
@@ -749,7 +749,7 @@ async fn transactional_on_target(
                 .iter()
                 .enumerate()
                 .filter(|(_, t)| names.contains(&t.name))
-                .map(|(t, _)| (d, t)),
+                .map(|(t, _)| TableKey::new(d, t)),
         );
     }
     Ok(out)
@@ -768,34 +768,32 @@ async fn reload_nontransactional(
     append: bool,
     mut done: HashSet<String>,
 ) -> Result<HashSet<String>> {
-    for (d, db) in manifest.databases.iter().enumerate() {
-        for (t, table) in db.tables.iter().enumerate() {
-            if transactional.contains(&(d, t)) {
-                continue;
-            }
-            let loaded: Vec<String> = table.files.iter().map(|f| file_item(&f.path)).collect();
-            let began: Vec<String> = table
-                .files
-                .iter()
-                .map(|f| journal::begin_item(&f.path))
-                .collect();
-            let complete = loaded.iter().all(|i| done.contains(i));
-            let touched = loaded.iter().chain(&began).any(|i| done.contains(i));
-            if complete || !touched {
-                continue;
-            }
-            let q = qualified(&db.name, &table.name);
-            if append {
-                return Err(Error::Conflict(format!(
-                    "cannot resume: the interrupted run had begun appending to {q}, a non-transactional table whose rows cannot be rolled back or told from those it held before; put its rows back as they were, then restore again with --restart"
-                )));
-            }
-            run_sql(conn, &format!("TRUNCATE TABLE {q}")).await?;
-            let items: Vec<String> = loaded.into_iter().chain(began).collect();
-            journal.forget(conn, &items).await?;
-            for i in &items {
-                done.remove(i);
-            }
+    for (key, db, table) in TableKey::all(manifest) {
+        if transactional.contains(&key) {
+            continue;
+        }
+        let loaded: Vec<String> = table.files.iter().map(|f| file_item(&f.path)).collect();
+        let began: Vec<String> = table
+            .files
+            .iter()
+            .map(|f| journal::begin_item(&f.path))
+            .collect();
+        let complete = loaded.iter().all(|i| done.contains(i));
+        let touched = loaded.iter().chain(&began).any(|i| done.contains(i));
+        if complete || !touched {
+            continue;
+        }
+        let q = qualified(&db.name, &table.name);
+        if append {
+            return Err(Error::Conflict(format!(
+                "cannot resume: the interrupted run had begun appending to {q}, a non-transactional table whose rows cannot be rolled back or told from those it held before; put its rows back as they were, then restore again with --restart"
+            )));
+        }
+        run_sql(conn, &format!("TRUNCATE TABLE {q}")).await?;
+        let items: Vec<String> = loaded.into_iter().chain(began).collect();
+        journal.forget(conn, &items).await?;
+        for i in &items {
+            done.remove(i);
         }
     }
     Ok(done)
@@ -808,8 +806,7 @@ async fn add_foreign_keys(conn: &mut Conn, plan: &data::LoadPlan) -> Result<()> 
     keys.sort();
     for key in keys {
         let split = &plan.deferred[key];
-        let db = &plan.manifest.databases[key.0];
-        let table = &db.tables[key.1];
+        let (db, table) = key.of(&plan.manifest);
         schema::add_missing(conn, &db.name, &table.name, &split.foreign_keys, true).await?;
     }
     Ok(())

@@ -17,10 +17,10 @@ pub fn key(server: &ServerInfo) -> String {
     format!("{}:{}", server.hostname, server.port)
 }
 
+/// The rates file in the user's state directory: `$XDG_STATE_HOME` or `~/.local/state`
+/// on Linux; `~/.local/state` too where the platform has no state directory (macOS).
 fn path() -> Option<PathBuf> {
-    let base = std::env::var_os("XDG_STATE_HOME")
-        .map(PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".local/state")))?;
+    let base = dirs::state_dir().or_else(|| dirs::home_dir().map(|h| h.join(".local/state")))?;
     Some(base.join("mysnap").join("restore-rates.json"))
 }
 

@@ -6,7 +6,8 @@ use std::collections::{HashMap, HashSet};
 use mysql_async::prelude::Queryable;
 use mysql_async::Conn;
 
-use super::{ddl, run_definition, run_sql, Existing, TableKey};
+use super::keys::TableKey;
+use super::{ddl, run_definition, run_sql, Existing};
 use crate::error::{Error, Result, SqlContext};
 use crate::format::manifest::Table;
 use crate::format::Manifest;
@@ -241,6 +242,7 @@ pub async fn create(
     for (d, db) in manifest.databases.iter().enumerate() {
         run_sql(conn, &format!("USE {}", ident(&db.name))).await?;
         for (t_no, t) in db.tables.iter().enumerate() {
+            let key = TableKey::new(d, t_no);
             let found = has(existing, "TABLE", &db.name, &t.name)
                 || has(existing, "VIEW", &db.name, &t.name);
             // A small table (or one without data) gets its indexes at once.
@@ -248,9 +250,9 @@ pub async fn create(
             if found && keep_existing {
                 // A resumed restore may have switched the statistics off in its first run.
                 if resume && quiet_stats_while_loading(t) {
-                    quiet_stats.insert((d, t_no));
+                    quiet_stats.insert(key);
                 }
-                deferred.insert((d, t_no), split);
+                deferred.insert(key, split);
                 continue;
             }
             if found {
@@ -263,12 +265,12 @@ pub async fn create(
                 let off = format!("ALTER TABLE {q} STATS_AUTO_RECALC=0, ALGORITHM=INSTANT");
                 match conn.query_drop(off.as_str()).await {
                     Ok(()) => {
-                        quiet_stats.insert((d, t_no));
+                        quiet_stats.insert(key);
                     }
                     Err(e) => tracing::warn!("{off}: {e}"),
                 }
             }
-            deferred.insert((d, t_no), split);
+            deferred.insert(key, split);
         }
     }
     Ok(Created {

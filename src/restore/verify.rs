@@ -1,13 +1,12 @@
 //! Checking a dump before anything touches the target: every file the manifest names
 //! exists with its recorded size and sha256.
 
+use std::io::Read;
 use std::path::Path;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
+
+use rayon::prelude::*;
 
 use crate::error::{Error, Result};
-use std::io::Read;
-
 use crate::format::chunkfile::hash_file;
 use crate::format::layout::open_data_file;
 use crate::format::rowtext::RowCounter;
@@ -16,9 +15,8 @@ use crate::format::Codec;
 /// Verifies the listed files, as (path, size, sha256), on `threads` threads; the first
 /// damaged file is the error.
 pub fn verify_listed(dir: &Path, files: &[(String, u64, String)], threads: usize) -> Result<()> {
-    let dir = dir.to_path_buf();
-    on_threads(files.to_vec(), threads, move |(rel, size, sha)| {
-        check_file(&dir, rel, *size, sha)
+    on_threads(files, threads, |(rel, size, sha)| {
+        check_file(dir, rel, *size, sha)
     })
 }
 
@@ -43,28 +41,17 @@ pub fn verify_dump(dir: &Path, threads: usize) -> Result<VerifyReport> {
     let manifest = crate::format::Manifest::read(dir)?;
     super::check_data_directory(dir, &manifest)?;
     let codec = manifest.options.compression;
-    let jobs: Vec<(String, u64, String, u64, u64, usize)> = manifest
-        .data_files()
-        .map(|(_, t, f)| {
-            (
-                f.path.clone(),
-                f.stored_bytes,
-                f.sha256.clone(),
-                f.rows,
-                f.raw_bytes,
-                t.columns.len(),
-            )
-        })
-        .collect();
-    let dir_owned = dir.to_path_buf();
-    on_threads(
-        jobs,
-        threads,
-        move |(rel, size, sha, rows, raw, columns)| {
-            check_file(&dir_owned, rel, *size, sha)?;
-            check_rows(&dir_owned.join(rel), codec, *rows, *raw, *columns)
-        },
-    )?;
+    let files: Vec<_> = manifest.data_files().map(|(_, t, f)| (t, f)).collect();
+    on_threads(&files, threads, |(t, f)| {
+        check_file(dir, &f.path, f.stored_bytes, &f.sha256)?;
+        check_rows(
+            &dir.join(&f.path),
+            codec,
+            f.rows,
+            f.raw_bytes,
+            t.columns.len(),
+        )
+    })?;
     let t = &manifest.totals;
     Ok(VerifyReport {
         files: t.files as usize,
@@ -109,39 +96,23 @@ fn check_rows(path: &Path, codec: Codec, rows: u64, raw: u64, columns: usize) ->
     Ok(())
 }
 
-/// Runs `check` on every item, on `threads` threads; the first failure is the error.
-fn on_threads<T: Send + Sync + 'static>(
-    items: Vec<T>,
+/// Runs `check` on every item, on a pool of `threads` threads. The error is the first
+/// failure in the items' order, so that a dump with several damaged files names the same
+/// one on every run; items after it are not checked.
+fn on_threads<T: Sync>(
+    items: &[T],
     threads: usize,
-    check: impl Fn(&T) -> Result<()> + Send + Sync + 'static,
+    check: impl Fn(&T) -> Result<()> + Sync,
 ) -> Result<()> {
-    let items = Arc::new(items);
-    let check = Arc::new(check);
-    let next = Arc::new(AtomicUsize::new(0));
-    let handles: Vec<_> = (0..threads.max(1))
-        .map(|_| {
-            let (items, next, check) = (items.clone(), next.clone(), check.clone());
-            std::thread::spawn(move || -> Result<()> {
-                loop {
-                    let i = next.fetch_add(1, Ordering::Relaxed);
-                    let Some(item) = items.get(i) else {
-                        return Ok(());
-                    };
-                    check(item)?;
-                }
-            })
-        })
-        .collect();
-    let mut first_error = None;
-    for h in handles {
-        let r = h
-            .join()
-            .unwrap_or_else(|_| Err(Error::Internal("verification thread panicked".into())));
-        if let (Err(e), None) = (r, &first_error) {
-            first_error = Some(e);
-        }
-    }
-    first_error.map_or(Ok(()), Err)
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(threads.max(1))
+        .build()
+        .map_err(|e| Error::Internal(format!("cannot start the verification threads: {e}")))?;
+    let first_failure = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        pool.install(|| items.par_iter().find_map_first(|item| check(item).err()))
+    }))
+    .map_err(|_| Error::Internal("verification thread panicked".into()))?;
+    first_failure.map_or(Ok(()), Err)
 }
 
 /// Checks one file's presence, size and sha256.

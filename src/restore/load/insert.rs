@@ -1,13 +1,14 @@
 //! Loading one data file with multi-row `INSERT` statements: the fallback for servers that
 //! refuse `LOAD DATA LOCAL INFILE`. Every value reaches the server as the same bytes and
-//! goes through the same conversion as in the loader's `LOAD DATA ... CHARACTER SET binary`.
+//! goes through the same conversion as in `load_data`'s `LOAD DATA ... CHARACTER SET binary`.
 
 use std::path::{Path, PathBuf};
 
 use mysql_async::prelude::Queryable;
 use mysql_async::Conn;
 
-use super::loader::{read_blocks, Tally};
+use super::blocks::read_blocks;
+use super::tally::Tally;
 use crate::error::{Error, IoContext, Result, SqlContext};
 use crate::format::manifest::{ColumnEncoding, DataColumn, DataFile};
 use crate::format::rowtext::{parse_rows, ROW_END};
@@ -17,14 +18,14 @@ use crate::sql::{ident, qualified};
 /// One parsed row: a value per column, `None` for NULL.
 type Row = Vec<Option<Vec<u8>>>;
 
-/// Loads one data file with multi-row INSERT statements; same checks as loader::load_file.
+/// Loads one data file with multi-row INSERT statements; same checks as `LOAD DATA`'s.
 ///
 /// The file is read and decompressed on a blocking thread, block by block, and sent as
 /// statements of at most `max_statement_bytes` (a row longer than that goes alone). Warnings
 /// are accepted only if they are exactly the file's `expected_warnings`, all code 1265 (ENUM
 /// invalid-value entries); the rows stored must be the file's `rows`. Returns the rows stored.
 #[allow(clippy::too_many_arguments)]
-pub async fn insert_file(
+pub(super) async fn insert_file(
     conn: &mut Conn,
     path: PathBuf,
     codec: Codec,
@@ -185,7 +186,7 @@ impl<'a> StatementBuilder<'a> {
     }
 }
 
-/// Appends a value as the literal its encoding needs; see `loader::load_statement`, whose
+/// Appends a value as the literal its encoding needs; see `load_data::load_statement`, whose
 /// conversions these repeat.
 fn push_literal(
     out: &mut Vec<u8>,
