@@ -500,31 +500,13 @@ pub fn redact(message: &str, secrets: &[String]) -> String {
     out
 }
 
-/// Parses `64M`, `1G`, `512K`, `4096` into bytes.
+/// Parses `64M`, `1.5G`, `512KiB`, `4096` into bytes; K, M, G, T are powers of 1024, as
+/// in the mysql client's options (parse-size, in its binary mode).
 pub fn parse_size(s: &str) -> Result<u64, String> {
-    let t = s.trim();
-    let (num, mult) = match t.char_indices().last() {
-        Some((i, c)) if c.is_ascii_alphabetic() => {
-            let mult = match c.to_ascii_uppercase() {
-                'K' => 1u64 << 10,
-                'M' => 1 << 20,
-                'G' => 1 << 30,
-                'T' => 1 << 40,
-                _ => {
-                    return Err(format!(
-                        "invalid size '{s}': use a number with K, M, G or T"
-                    ))
-                }
-            };
-            (&t[..i], mult)
-        }
-        _ => (t, 1),
-    };
-    num.trim()
-        .parse::<u64>()
-        .ok()
-        .and_then(|n| n.checked_mul(mult))
-        .ok_or_else(|| format!("invalid size '{s}': use a number with K, M, G or T"))
+    parse_size::Config::new()
+        .with_binary()
+        .parse_size(s.trim())
+        .map_err(|_| format!("invalid size '{s}': use a number with K, M, G or T (powers of 1024)"))
 }
 
 #[cfg(test)]
@@ -537,6 +519,8 @@ mod tests {
         assert_eq!(parse_size("64M"), Ok(64 << 20));
         assert_eq!(parse_size("4096"), Ok(4096));
         assert_eq!(parse_size("1g"), Ok(1 << 30));
+        assert_eq!(parse_size("1.5K"), Ok(1536));
+        assert_eq!(parse_size("2MiB"), Ok(2 << 20));
         assert!(parse_size("12X").is_err());
         assert!(parse_size("").is_err());
     }
