@@ -21,24 +21,209 @@ pub struct Cli {
 /// The subcommands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Take one consistent snapshot of databases (or the whole server) into a new directory.
+    /// Create an empty snapshot repository (a new or empty directory), with the retention
+    /// `forget` applies by default (keep 7 days unless policy flags say otherwise).
+    Init(InitArgs),
+    /// Take one consistent snapshot of databases (or the whole server) into a new
+    /// directory (--output) or a repository (--repo; prints the new snapshot's ID).
     #[command(disable_help_flag = true, after_help = CONNECTION_HELP)]
     Dump(DumpArgs),
-    /// Load a dump directory into a server.
+    /// Load a dump directory, or a repository's snapshot, into a server.
     #[command(disable_help_flag = true, after_help = CONNECTION_HELP)]
     Restore(RestoreArgs),
-    /// Describe a dump directory.
+    /// List a repository's snapshots, oldest first: created, ID, restorable, databases,
+    /// stored size, duration, tags, last verified.
+    List(ListArgs),
+    /// Describe a dump directory or a repository's snapshot.
     Show(ShowArgs),
-    /// Check a dump directory with no server: every file's size, sha256, decompression,
-    /// rows and columns against the manifest.
+    /// Check a dump directory or snapshots with no server: every file's size, sha256,
+    /// decompression, rows and columns against the manifest.
     Verify(VerifyArgs),
+    /// Remove the snapshots no retention rule keeps (--dry-run: only say which); with
+    /// --prune, also delete the data no snapshot needs any more.
+    Forget(ForgetArgs),
+    /// Remove one snapshot and the data only it needed.
+    Delete(DeleteArgs),
+    /// Protect a snapshot from every retention rule (--remove lifts that).
+    Protect(ProtectArgs),
+}
+
+/// Where the repository is.
+#[derive(Debug, Clone, Args)]
+pub struct RepoArg {
+    /// The snapshot repository (a directory).
+    #[arg(long, env = "MYSNAP_REPO", value_name = "REPO")]
+    pub repo: Option<PathBuf>,
+}
+
+impl RepoArg {
+    /// The repository path, or a one-line error saying how to give one.
+    pub fn required(&self) -> Result<&std::path::Path, String> {
+        self.repo.as_deref().ok_or_else(|| {
+            "no repository: give --repo REPO (or set MYSNAP_REPO, or repo = in the [mysnap] group of an option file)".to_string()
+        })
+    }
+}
+
+/// The option files of a command that does not connect (their `[mysnap]` group may name
+/// the repository): read by `main` before clap parses, so the values are not used here.
+#[derive(Debug, Clone, Args)]
+#[allow(dead_code)]
+pub struct OptionFileArgs {
+    /// Read no option file.
+    #[arg(long)]
+    pub no_defaults: bool,
+    /// Read only this option file.
+    #[arg(long, value_name = "FILE")]
+    pub defaults_file: Option<PathBuf>,
+    /// Read this option file after the global ones.
+    #[arg(long, value_name = "FILE")]
+    pub defaults_extra_file: Option<PathBuf>,
+    /// Also read groups with this suffix ([mysnap_SUFFIX]).
+    #[arg(long, value_name = "SUFFIX")]
+    pub defaults_group_suffix: Option<String>,
+    /// Print the settings the option files give, and stop.
+    #[arg(long)]
+    pub print_defaults: bool,
+}
+
+/// Retention rules; any combination, a snapshot kept by any rule is kept.
+#[derive(Debug, Clone, Default, Args)]
+pub struct PolicyArgs {
+    /// Keep the N newest snapshots.
+    #[arg(long, value_name = "N")]
+    pub keep_last: Option<u32>,
+    /// Keep the snapshots taken within this long before now (7d, 36h, 2w).
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub keep_within: Option<std::time::Duration>,
+    /// Keep the newest snapshot of each of the last N days (UTC) that have one.
+    #[arg(long, value_name = "N")]
+    pub keep_daily: Option<u32>,
+    /// Keep the newest snapshot of each of the last N ISO weeks that have one.
+    #[arg(long, value_name = "N")]
+    pub keep_weekly: Option<u32>,
+    /// Keep the newest snapshot of each of the last N months that have one.
+    #[arg(long, value_name = "N")]
+    pub keep_monthly: Option<u32>,
+}
+
+impl PolicyArgs {
+    /// The rules given.
+    pub fn policy(&self) -> mysnap::repo::Policy {
+        mysnap::repo::Policy {
+            keep_last: self.keep_last,
+            keep_within_secs: self.keep_within.map(|d| d.as_secs()),
+            keep_daily: self.keep_daily,
+            keep_weekly: self.keep_weekly,
+            keep_monthly: self.keep_monthly,
+        }
+    }
+}
+
+/// `7d`, `36h`, `2w`, `1d12h`.
+fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
+    match humantime::parse_duration(s) {
+        Ok(d) if d.as_secs() > 0 => Ok(d),
+        _ => Err("must be a duration such as 7d, 36h or 2w".into()),
+    }
+}
+
+/// `mysnap init`.
+#[derive(Debug, Args)]
+pub struct InitArgs {
+    /// Option files.
+    #[command(flatten)]
+    pub option_files: OptionFileArgs,
+    /// Where.
+    #[command(flatten)]
+    pub repo: RepoArg,
+    /// The retention `forget` applies when given no rule (default: --keep-within 7d).
+    #[command(flatten)]
+    pub policy: PolicyArgs,
+}
+
+/// `mysnap list`.
+#[derive(Debug, Args)]
+pub struct ListArgs {
+    /// Option files.
+    #[command(flatten)]
+    pub option_files: OptionFileArgs,
+    /// Where.
+    #[command(flatten)]
+    pub repo: RepoArg,
+    /// Print a JSON array.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `mysnap forget`.
+#[derive(Debug, Args)]
+pub struct ForgetArgs {
+    /// Option files.
+    #[command(flatten)]
+    pub option_files: OptionFileArgs,
+    /// Where.
+    #[command(flatten)]
+    pub repo: RepoArg,
+    /// Rules (none: the repository's default, set at init).
+    #[command(flatten)]
+    pub policy: PolicyArgs,
+    /// Say what would be kept and removed; change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Also delete the data objects no snapshot needs (and what interrupted dumps and
+    /// deletes left).
+    #[arg(long, conflicts_with = "dry_run")]
+    pub prune: bool,
+    /// Print the decisions as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `mysnap delete`.
+#[derive(Debug, Args)]
+pub struct DeleteArgs {
+    /// Option files.
+    #[command(flatten)]
+    pub option_files: OptionFileArgs,
+    /// Snapshot ID (a unique prefix will do).
+    pub id: String,
+    /// Where.
+    #[command(flatten)]
+    pub repo: RepoArg,
+}
+
+/// `mysnap protect`.
+#[derive(Debug, Args)]
+pub struct ProtectArgs {
+    /// Option files.
+    #[command(flatten)]
+    pub option_files: OptionFileArgs,
+    /// Snapshot ID (a unique prefix, or latest).
+    pub id: String,
+    /// Where.
+    #[command(flatten)]
+    pub repo: RepoArg,
+    /// Lift the protection instead.
+    #[arg(long)]
+    pub remove: bool,
 }
 
 /// `mysnap verify`.
 #[derive(Debug, Args)]
 pub struct VerifyArgs {
-    /// The dump directory.
-    pub dir: PathBuf,
+    /// Option files.
+    #[command(flatten)]
+    pub option_files: OptionFileArgs,
+    /// A dump directory, or with a repository a snapshot ID (a unique prefix, or latest).
+    #[arg(required_unless_present = "all")]
+    pub target: Option<String>,
+    /// Every snapshot of the repository (each shared object read once).
+    #[arg(long, conflicts_with = "target")]
+    pub all: bool,
+    /// Where, for snapshots.
+    #[command(flatten)]
+    pub repo: RepoArg,
     /// Files checked at once.
     #[arg(short = 't', long, default_value_t = 4, value_parser = parse_threads)]
     pub threads: usize,
@@ -114,9 +299,18 @@ pub struct DumpArgs {
     /// Leave the accounts out of a whole-server dump.
     #[arg(long)]
     pub no_users: bool,
-    /// New (or empty) directory to write the dump into.
+    /// New (or empty) directory to write the dump into (instead of a repository).
     #[arg(short = 'o', long)]
-    pub output: PathBuf,
+    pub output: Option<PathBuf>,
+    /// The repository to add the snapshot to (when no --output is given).
+    #[command(flatten)]
+    pub repo: RepoArg,
+    /// A tag for the new snapshot (repeatable), shown by list.
+    #[arg(long, value_name = "TAG")]
+    pub tag: Vec<String>,
+    /// Protect the new snapshot from every retention rule.
+    #[arg(long)]
+    pub keep_forever: bool,
     /// Sessions reading in parallel.
     #[arg(short = 't', long, default_value_t = 4, value_parser = parse_threads)]
     pub threads: usize,
@@ -217,8 +411,11 @@ pub enum DefinerArg {
 /// `mysnap restore`.
 #[derive(Debug, Args)]
 pub struct RestoreArgs {
-    /// The dump directory.
-    pub dir: PathBuf,
+    /// A dump directory, or with a repository a snapshot ID (a unique prefix, or latest).
+    pub target: String,
+    /// Where, for a snapshot.
+    #[command(flatten)]
+    pub repo: RepoArg,
     /// Connection.
     #[command(flatten)]
     pub connection: ConnectFlags,
@@ -281,8 +478,14 @@ pub struct RestoreArgs {
 /// `mysnap show`.
 #[derive(Debug, Args)]
 pub struct ShowArgs {
-    /// The dump directory.
-    pub dir: PathBuf,
+    /// Option files.
+    #[command(flatten)]
+    pub option_files: OptionFileArgs,
+    /// A dump directory, or with a repository a snapshot ID (a unique prefix, or latest).
+    pub target: String,
+    /// Where, for a snapshot.
+    #[command(flatten)]
+    pub repo: RepoArg,
     /// Print the manifest as JSON.
     #[arg(long, conflicts_with = "sql")]
     pub json: bool,
@@ -408,7 +611,11 @@ pub fn settings_as_flags(
         let Some(arg) = sub.get_arguments().find(|a| a.get_long() == Some(&key)) else {
             continue;
         };
-        if !seen.insert(key.clone()) || given(arg) {
+        // The environment comes before option files (MYSNAP_REPO before repo =).
+        let in_env = arg
+            .get_env()
+            .is_some_and(|e| std::env::var_os(e).is_some_and(|v| !v.is_empty()));
+        if !seen.insert(key.clone()) || given(arg) || in_env {
             continue;
         }
         if arg.get_action().takes_values() {

@@ -25,8 +25,10 @@ pub mod format;
 pub mod optionfile;
 pub(crate) mod plan;
 pub mod progress;
+pub mod repo;
 pub mod restore;
 pub(crate) mod snapshot;
 pub(crate) mod sql;
+pub mod store;
 
 pub use error::{Error, Result};

@@ -41,6 +41,11 @@ fn main() -> ExitCode {
         .with_writer(std::io::stderr)
         .init();
     let result = match cli.command {
+        Command::Init(args) => commands::repo::init(args),
+        Command::List(args) => commands::repo::list(args),
+        Command::Forget(args) => commands::repo::forget(args),
+        Command::Delete(args) => commands::repo::delete(args),
+        Command::Protect(args) => commands::repo::protect(args),
         Command::Show(args) => commands::show::run(args),
         Command::Verify(args) => commands::verify::run(args),
         Command::Dump(args) => run_async(
@@ -91,7 +96,9 @@ fn read_defaults(args: &mut Vec<std::ffi::OsString>) -> Result<Option<commands::
         .to_string();
     let command = Cli::command();
     let Some(sub) = command.get_subcommands().find(|c| {
-        c.get_name() == sub_name && c.get_arguments().any(|a| a.get_long() == Some("host"))
+        c.get_name() == sub_name
+            && c.get_arguments()
+                .any(|a| matches!(a.get_long(), Some("host" | "repo")))
     }) else {
         return Ok(Some(commands::Defaults::default()));
     };

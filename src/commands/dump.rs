@@ -13,6 +13,22 @@ use crate::display::{bytes, count};
 /// Validates the flags, runs the dump, prints a summary.
 pub async fn run(args: DumpArgs, defaults: super::Defaults) -> Result<()> {
     let codec = args.compress;
+    let destination = match (&args.output, &args.repo.repo) {
+        (Some(dir), _) => {
+            if !args.tag.is_empty() || args.keep_forever {
+                anyhow::bail!("--tag and --keep-forever are for a snapshot in a repository, not a dump directory (--output)");
+            }
+            dump::Destination::Directory(dir.clone())
+        }
+        (None, Some(_)) => dump::Destination::Repository {
+            repo: super::repo::open(&args.repo)?,
+            tags: args.tag.clone(),
+            keep_forever: args.keep_forever,
+        },
+        (None, None) => anyhow::bail!(
+            "where to? give --output DIR for a dump directory, or --repo REPO (or MYSNAP_REPO) for a repository"
+        ),
+    };
     let whole_server = args.databases.is_empty();
     let options = DumpOptions {
         databases: args.databases.clone(),
@@ -24,7 +40,7 @@ pub async fn run(args: DumpArgs, defaults: super::Defaults) -> Result<()> {
             args.users || whole_server
         },
         all_databases: whole_server,
-        output: args.output.clone(),
+        destination,
         threads: args.threads,
         codec,
         level: args.compress_level.unwrap_or(codec.default_level()),
@@ -41,7 +57,16 @@ pub async fn run(args: DumpArgs, defaults: super::Defaults) -> Result<()> {
         .await
         .map_err(|e| super::name_server(e, &connector))?;
     let m = &dumped.manifest;
+    let to = match (&dumped.snapshot, &args.output) {
+        (Some(s), _) => format!("snapshot {} of {}", s.id, repo_location(&args)),
+        (None, Some(dir)) => dir.display().to_string(),
+        (None, None) => String::new(),
+    };
     if args.report.quiet {
+        // Scripts capture the new snapshot's ID: ID=$(mysnap dump -q --repo R).
+        if let Some(s) = &dumped.snapshot {
+            println!("{}", s.id);
+        }
         return Ok(());
     }
     let t = &m.totals;
@@ -54,7 +79,7 @@ pub async fn run(args: DumpArgs, defaults: super::Defaults) -> Result<()> {
         bytes(t.stored_bytes),
         count(t.files, "file", "files"),
         m.duration_seconds,
-        args.output.display()
+        to
     );
     if !m.accounts.is_empty() {
         println!(
@@ -89,5 +114,16 @@ pub async fn run(args: DumpArgs, defaults: super::Defaults) -> Result<()> {
         "manifest sha256: {} (keep it apart from the dump; restore --manifest-sha256 checks it)",
         dumped.manifest_sha256
     );
+    if let Some(s) = &dumped.snapshot {
+        println!("snapshot id: {}", s.id);
+    }
     Ok(())
+}
+
+fn repo_location(args: &DumpArgs) -> String {
+    args.repo
+        .repo
+        .as_deref()
+        .map(|p| p.display().to_string())
+        .unwrap_or_default()
 }

@@ -2,6 +2,7 @@
 //! print the outcome.
 
 pub mod dump;
+pub mod repo;
 pub mod restore;
 pub mod show;
 pub mod verify;
@@ -44,4 +45,30 @@ pub fn name_server(e: mysnap::Error, connector: &Connector) -> anyhow::Error {
     } else {
         e.into()
     }
+}
+
+/// What a command's argument names: a dump directory, or, when a repository is given
+/// and the argument is a snapshot ID (hex digits) or `latest`, that snapshot. A path
+/// holding anything else (`./dump`, `/backups/x`) is always a directory.
+pub fn source(target: &str, repo: &crate::cli::RepoArg) -> Result<mysnap::restore::Source> {
+    match &repo.repo {
+        Some(path) if names_snapshot(target) => {
+            let repo = std::sync::Arc::new(mysnap::repo::Repository::open(path)?);
+            let id = repo.resolve(target)?;
+            Ok(mysnap::restore::Source::snapshot(repo, &id)?)
+        }
+        None if names_snapshot(target) && !std::path::Path::new(target).exists() => {
+            anyhow::bail!(
+                "{target}: no such dump directory (for a snapshot of a repository, give --repo REPO or set MYSNAP_REPO)"
+            )
+        }
+        _ => Ok(mysnap::restore::Source::directory(std::path::Path::new(
+            target,
+        ))?),
+    }
+}
+
+/// A snapshot ID or a prefix of one, or `latest`.
+pub fn names_snapshot(target: &str) -> bool {
+    target == "latest" || (!target.is_empty() && target.bytes().all(|b| b.is_ascii_hexdigit()))
 }

@@ -12,8 +12,9 @@ use crate::display::{bytes, count};
 
 /// Validates the flags, runs the restore (or plans it), prints a summary.
 pub async fn run(args: RestoreArgs, defaults: super::Defaults) -> Result<()> {
+    let source = super::source(&args.target, &args.repo)?;
     let options = RestoreOptions {
-        dir: args.dir.clone(),
+        source: source.clone(),
         threads: args.threads,
         existing: args.existing.into(),
         write_binlog: !args.skip_binlog,
@@ -61,7 +62,7 @@ pub async fn run(args: RestoreArgs, defaults: super::Defaults) -> Result<()> {
             count(s.total_rows, "row", "rows"),
             bytes(s.total_raw_bytes),
             s.seconds,
-            args.dir.display()
+            source.label()
         );
         if let Some(a) = &s.accounts {
             println!(

@@ -3,14 +3,14 @@
 use std::io::Write;
 
 use anyhow::Result;
-use mysnap::format::Manifest;
 
 use crate::cli::ShowArgs;
 use crate::display::{bytes, count};
 
 /// Prints a dump's manifest, as JSON or as a summary.
 pub fn run(args: ShowArgs) -> Result<()> {
-    let (m, digest) = Manifest::read_with_digest(&args.dir)?;
+    let source = super::source(&args.target, &args.repo)?;
+    let (m, digest) = source.manifest()?;
     let mut out = std::io::stdout().lock();
     if args.json {
         serde_json::to_writer_pretty(&mut out, &m)?;
@@ -21,7 +21,7 @@ pub fn run(args: ShowArgs) -> Result<()> {
         out.write_all(&mysnap::format::schema_sql(&m))?;
         return Ok(());
     }
-    writeln!(out, "dump:        {}", args.dir.display())?;
+    writeln!(out, "dump:        {}", source.label())?;
     writeln!(out, "manifest:    sha256 {digest}")?;
     writeln!(
         out,

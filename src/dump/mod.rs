@@ -1,9 +1,12 @@
 //! The dump pipeline: snapshot → plan → workers → manifest.
 
+pub(crate) mod output;
 pub mod worker;
 
+pub use output::Destination;
+
 use std::collections::{BTreeMap, HashMap, VecDeque};
-use std::path::{Path, PathBuf};
+
 use std::sync::{Arc, Mutex};
 use std::time::{Instant, SystemTime};
 
@@ -14,10 +17,9 @@ use tokio::task::JoinSet;
 
 use crate::catalog::{self, TableInfo};
 use crate::connect::{Connector, Flavor, ServerInfo};
-use crate::error::{Error, IoContext, Result, SqlContext};
+use crate::error::{Error, Result, SqlContext};
 use crate::filter::Filter;
 use crate::format::chunkfile::FileSyncer;
-use crate::format::layout::{self, DATA_DIR, MANIFEST};
 use crate::format::manifest::StoredObject;
 use crate::format::manifest::{
     Consistency, DataFile, Database, DumpOptionsRecord, Manifest, ObjectName, PointInTime,
@@ -28,6 +30,7 @@ use crate::plan;
 use crate::progress::Progress;
 use crate::snapshot::{Snapshot, SnapshotRequest};
 use crate::sql::qualified;
+use output::Output;
 use worker::{dump_batch, Job, RateLimit, WorkerContext};
 
 /// What to dump and how.
@@ -44,8 +47,8 @@ pub struct DumpOptions {
     pub users: bool,
     /// Whether `databases` was resolved from "every database" (set by `run`).
     pub all_databases: bool,
-    /// A new (or empty) directory to write into.
-    pub output: PathBuf,
+    /// Where the dump goes: a new directory or a repository's new snapshot.
+    pub destination: Destination,
     /// Sessions reading in parallel.
     pub threads: usize,
     /// Compression codec.
@@ -77,99 +80,13 @@ impl DumpOptions {
         if self.chunk_bytes < 4096 {
             return Err(Error::Invalid("--chunk-size must be at least 4 KiB".into()));
         }
-        check_output_dir(&self.output)
+        self.destination.check()
     }
 }
 
 /// The most sessions a dump or restore opens: each is a server connection and a thread
 /// on both sides.
 pub const MAX_THREADS: usize = 256;
-
-/// The output must not exist, or be an empty directory: a dump never mixes with other files.
-fn check_output_dir(dir: &Path) -> Result<()> {
-    match std::fs::read_dir(dir) {
-        Ok(mut entries) => {
-            if entries.next().is_some() {
-                if dir.join(DATA_DIR).is_dir() && !dir.join(MANIFEST).exists() {
-                    return Err(Error::Invalid(format!(
-                        "output directory {} holds an interrupted dump (data/ but no {MANIFEST}, so it is not a dump); delete it (rm -r) or choose a new directory",
-                        dir.display()
-                    )));
-                }
-                return Err(Error::Invalid(format!(
-                    "output directory {} exists and is not empty; choose a new directory",
-                    dir.display()
-                )));
-            }
-            Ok(())
-        }
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-        Err(e) if e.kind() == std::io::ErrorKind::NotADirectory && dir.exists() => {
-            Err(Error::Invalid(format!(
-                "output {} exists and is not a directory",
-                dir.display()
-            )))
-        }
-        // A parent is a file: creating the directory will say so, naming the path.
-        Err(e) if e.kind() == std::io::ErrorKind::NotADirectory => Ok(()),
-        Err(e) => Err(Error::io(dir, e)),
-    }
-}
-
-/// Removes what a dump wrote unless it finished: a failed or interrupted dump leaves no
-/// half-written directory behind to fill the disk or block the next run. Dropped with the
-/// dump's future, so Ctrl-C and SIGTERM clean up too (kill -9 cannot: the next run then
-/// says the directory holds an interrupted dump).
-struct OutputGuard {
-    dir: PathBuf,
-    /// mysnap created the output directory itself (else it existed, empty).
-    created: bool,
-    finished: bool,
-}
-
-impl Drop for OutputGuard {
-    fn drop(&mut self) {
-        if self.finished {
-            return;
-        }
-        if self.created {
-            let _ = std::fs::remove_dir_all(&self.dir);
-        } else {
-            let _ = std::fs::remove_dir_all(self.dir.join(DATA_DIR));
-        }
-    }
-}
-
-fn create_output_dir(dir: &Path) -> Result<OutputGuard> {
-    let created = !dir.exists();
-    let guard = OutputGuard {
-        dir: dir.to_path_buf(),
-        created,
-        finished: false,
-    };
-    let made = if created {
-        layout::create_private_dir(dir)
-    } else {
-        Ok(())
-    };
-    made.and_then(|_| layout::create_private_dir(&dir.join(DATA_DIR)))
-        .map_err(|e| {
-            Error::Invalid(format!(
-                "cannot create output directory {}: {e}",
-                dir.display()
-            ))
-        })?;
-    // Creating a directory can succeed where writing a file cannot (read-only mounts).
-    let probe = dir.join(".mysnap-write-test");
-    std::fs::write(&probe, b"").map_err(|e| {
-        Error::Invalid(format!(
-            "cannot write to output directory {}: {e}",
-            dir.display()
-        ))
-    })?;
-    std::fs::remove_file(&probe).at(&probe)?;
-    Ok(guard)
-}
 
 /// Statements every dump session runs first: UTC, no character set conversion of
 /// results, no statement time limit, and timeouts long enough for a slow writer.
@@ -214,10 +131,11 @@ pub async fn run(
         ..options.clone()
     };
     let options = &resolved;
-    let mut output = create_output_dir(&options.output)?;
+    let output = Output::open(&options.destination)?;
     let syncer = FileSyncer::start();
     let ctx = Arc::new(WorkerContext {
-        dir: options.output.clone(),
+        spool: output.spool().to_path_buf(),
+        publish: output.publisher(),
         codec: options.codec,
         level: options.level,
         chunk_bytes: options.chunk_bytes,
@@ -241,7 +159,7 @@ pub async fn run(
         match start(&mut meta, connector, options, &server, &init, &ctx).await {
             Err(Error::Changed(why)) if attempt < START_ATTEMPTS => {
                 progress.note(&format!("{why}: starting over with a new snapshot"));
-                clear_dir(&options.output.join(DATA_DIR))?;
+                output.restart()?;
                 attempt += 1;
                 tokio::time::sleep(std::time::Duration::from_millis(200 * u64::from(attempt))).await;
             }
@@ -345,11 +263,10 @@ pub async fn run(
         started,
     );
     manifest.accounts = accounts;
-    // The data files and their renames must be durable before the manifest names them.
+    // The data files must be durable before the manifest names them.
     syncer.finish()?;
-    crate::format::manifest::sync_dir(&options.output.join(DATA_DIR))?;
-    let manifest_sha256 = manifest.write_atomic(&options.output)?;
-    output.finished = true;
+    drop(ctx);
+    let (manifest_sha256, snapshot) = output.finish(&manifest)?;
     tracing::debug!(
         ms = started.elapsed().as_millis() as u64,
         "manifest written"
@@ -357,6 +274,7 @@ pub async fn run(
     Ok(Dumped {
         manifest,
         manifest_sha256,
+        snapshot,
     })
 }
 
@@ -367,6 +285,8 @@ pub struct Dumped {
     pub manifest: Manifest,
     /// The sha256 of `manifest.json` as written, to keep apart from the dump.
     pub manifest_sha256: String,
+    /// The new snapshot, when the dump went into a repository.
+    pub snapshot: Option<crate::repo::SnapshotIndex>,
 }
 
 /// The dump's consistent start: the tables listed, the snapshot open, the
@@ -443,7 +363,8 @@ async fn start(
                 server_busy: Arc::new(std::sync::atomic::AtomicBool::new(false)),
                 syncer: ctx.syncer.clone(),
                 progress: ctx.progress.clone(),
-                dir: ctx.dir.clone(),
+                spool: ctx.spool.clone(),
+                publish: ctx.publish.clone(),
                 ..**ctx
             })
         } else {
@@ -508,15 +429,6 @@ async fn lock_tables(sessions: &mut [Conn], tables: &[TableInfo]) -> Result<()> 
             }
             other => other.ctx(what)?,
         };
-    }
-    Ok(())
-}
-
-/// Empties a directory of the files a failed attempt wrote.
-fn clear_dir(dir: &Path) -> Result<()> {
-    for entry in std::fs::read_dir(dir).at(dir)? {
-        let path = entry.at(dir)?.path();
-        std::fs::remove_file(&path).at(&path)?;
     }
     Ok(())
 }

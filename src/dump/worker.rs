@@ -50,8 +50,10 @@ pub struct Job {
 
 /// Settings shared by all workers.
 pub struct WorkerContext {
-    /// Dump directory.
-    pub dir: PathBuf,
+    /// The local directory data files are written in before they are published.
+    pub spool: PathBuf,
+    /// Where finished data files go.
+    pub publish: super::output::Publisher,
     /// Compression.
     pub codec: Codec,
     /// Compression level.
@@ -180,7 +182,13 @@ fn spawn_writer(
     mut rx: mpsc::Receiver<Block>,
     spare: mpsc::UnboundedSender<Vec<u8>>,
 ) -> tokio::task::JoinHandle<Result<Written>> {
-    let (dir, codec, level, syncer) = (ctx.dir.clone(), ctx.codec, ctx.level, ctx.syncer.clone());
+    let (spool, publish, codec, level, syncer) = (
+        ctx.spool.clone(),
+        ctx.publish.clone(),
+        ctx.codec,
+        ctx.level,
+        ctx.syncer.clone(),
+    );
     let ext = ctx.codec.extension().to_string();
     let writer_for = move |job: &Job| {
         let (db, table, table_no, range, ext) = (
@@ -191,7 +199,8 @@ fn spawn_writer(
             ext.clone(),
         );
         DataFileWriter::new(
-            &dir,
+            &spool,
+            publish.clone(),
             codec,
             level,
             0,

@@ -111,9 +111,13 @@ struct OpenFile {
     expected_warnings: u64,
 }
 
+/// Hands a finished file (the spool file, consumed) to where the dump goes.
+pub type Publish = std::sync::Arc<dyn Fn(&Path, &DataFile) -> Result<()> + Send + Sync>;
+
 /// Writes the data files of one table range, starting a new file whenever asked.
 pub struct DataFileWriter {
-    dir: PathBuf,
+    spool: PathBuf,
+    publish: Publish,
     codec: Codec,
     level: i32,
     name_of_part: Box<dyn Fn(usize) -> String + Send>,
@@ -124,16 +128,19 @@ pub struct DataFileWriter {
 }
 
 impl DataFileWriter {
-    /// A writer into `dir`, naming part `n` with `name_of_part(n)` (a path relative to `dir`).
+    /// A writer into the spool directory `spool`, naming part `n` with `name_of_part(n)`
+    /// (a path relative to `spool`), handing each finished file to `publish`.
     pub fn new(
-        dir: &Path,
+        spool: &Path,
+        publish: Publish,
         codec: Codec,
         level: i32,
         first_part: usize,
         name_of_part: Box<dyn Fn(usize) -> String + Send>,
     ) -> Self {
         DataFileWriter {
-            dir: dir.to_path_buf(),
+            spool: spool.to_path_buf(),
+            publish,
             codec,
             level,
             name_of_part,
@@ -164,7 +171,7 @@ impl DataFileWriter {
         Ok(())
     }
 
-    /// Completes the current file: trailer, rename to its final name.
+    /// Completes the current file: trailer, then handed on to be published.
     pub fn finish_file(&mut self) -> Result<()> {
         let Some(f) = self.current.take() else {
             return Ok(());
@@ -174,21 +181,22 @@ impl DataFileWriter {
             let st = f.hash.lock().expect("hash state");
             (st.0.clone(), st.1)
         };
-        let final_path = self.dir.join(&f.relative);
-        std::fs::rename(&f.partial, &final_path).at(&final_path)?;
-        if let (Some(queue), Some(file)) = (&self.syncer, f.sync_handle) {
-            queue
-                .send(Some((file, final_path)))
-                .map_err(|_| Error::Internal("the file syncing thread stopped".into()))?;
-        }
-        self.done.push(DataFile {
+        let done = DataFile {
             path: f.relative,
             rows: f.rows,
             raw_bytes: f.raw_bytes,
             stored_bytes: stored,
             sha256: hex::encode(hasher.finalize()),
             expected_warnings: f.expected_warnings,
-        });
+        };
+        // Synced through the open handle, wherever publishing moved the file.
+        if let (Some(queue), Some(file)) = (&self.syncer, f.sync_handle) {
+            queue
+                .send(Some((file, f.partial.clone())))
+                .map_err(|_| Error::Internal("the file syncing thread stopped".into()))?;
+        }
+        (self.publish)(&f.partial, &done)?;
+        self.done.push(done);
         Ok(())
     }
 
@@ -201,7 +209,7 @@ impl DataFileWriter {
     fn open_next(&mut self) -> Result<OpenFile> {
         let relative = (self.name_of_part)(self.next_part);
         self.next_part += 1;
-        let partial = self.dir.join(format!("{relative}{PARTIAL_SUFFIX}"));
+        let partial = self.spool.join(format!("{relative}{PARTIAL_SUFFIX}"));
         let file = super::layout::create_private_file(&partial).at(&partial)?;
         let sync_handle = match self.syncer {
             Some(_) => Some(file.try_clone().at(&partial)?),
@@ -230,6 +238,7 @@ impl DataFileWriter {
 }
 
 /// sha256 and size of a file on disk, read in a stream.
+#[cfg(test)]
 pub fn hash_file(path: &Path) -> Result<(String, u64)> {
     let mut file = super::layout::open_data_file(path).at(path)?;
     let mut hasher = Sha256::new();
@@ -246,15 +255,24 @@ mod tests {
     fn files_appear_only_when_finished_and_hashes_match_the_disk() {
         let dir = tempfile::tempdir().unwrap();
         std::fs::create_dir(dir.path().join("data")).unwrap();
+        let out = tempfile::tempdir().unwrap();
+        let moved_to = out.path().to_path_buf();
+        let publish: Publish = std::sync::Arc::new(move |partial: &Path, f: &DataFile| {
+            let dest = moved_to.join(&f.path);
+            std::fs::create_dir_all(dest.parent().unwrap()).unwrap();
+            std::fs::rename(partial, dest).unwrap();
+            Ok(())
+        });
         let mut w = DataFileWriter::new(
             dir.path(),
+            publish,
             Codec::Gzip,
             6,
             0,
             Box::new(|n| format!("data/t.{n:05}.tsv.gz")),
         );
         w.write_rows(b"1\ta\n2\tb\n", 2, 0).unwrap();
-        assert!(!dir.path().join("data/t.00000.tsv.gz").exists());
+        assert!(!out.path().join("data/t.00000.tsv.gz").exists());
         assert!(dir.path().join("data/t.00000.tsv.gz.partial").exists());
         w.finish_file().unwrap();
         w.write_rows(b"3\tc\n", 1, 0).unwrap();
@@ -262,12 +280,12 @@ mod tests {
         assert_eq!(files.len(), 2);
         assert_eq!((files[0].rows, files[0].raw_bytes), (2, 8));
         for f in &files {
-            let path = dir.path().join(&f.path);
+            let path = out.path().join(&f.path);
             let (sha, size) = hash_file(&path).unwrap();
             assert_eq!((sha.as_str(), size), (f.sha256.as_str(), f.stored_bytes));
         }
         let mut text = String::new();
-        flate2::read::GzDecoder::new(File::open(dir.path().join(&files[1].path)).unwrap())
+        flate2::read::GzDecoder::new(File::open(out.path().join(&files[1].path)).unwrap())
             .read_to_string(&mut text)
             .unwrap();
         assert_eq!(text, "3\tc\n");

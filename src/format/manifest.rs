@@ -1,7 +1,6 @@
 //! The manifest: a versioned, self-describing JSON description of a dump, written last
 //! and atomically, so that a dump directory with a readable manifest is a finished dump.
 
-use std::io::Write;
 use std::path::Path;
 
 use serde::{Deserialize, Serialize};
@@ -363,26 +362,12 @@ impl Manifest {
         })
     }
 
-    /// Writes `manifest.json` atomically: a temporary file in the same directory, fsync,
-    /// rename, fsync of the directory.
-    pub fn write_atomic(&self, dir: &Path) -> Result<String> {
-        let json = serde_json::to_vec_pretty(self)
+    /// The manifest as stored: pretty JSON and a newline.
+    pub fn to_bytes(&self) -> Result<Vec<u8>> {
+        let mut json = serde_json::to_vec_pretty(self)
             .map_err(|e| Error::Internal(format!("cannot encode the manifest: {e}")))?;
-        let mut tmp = tempfile::Builder::new()
-            .prefix(".manifest.")
-            .suffix(".tmp")
-            .tempfile_in(dir)
-            .at(dir)?;
-        tmp.write_all(&json).at(tmp.path())?;
-        tmp.write_all(b"\n").at(tmp.path())?;
-        // Private like everything a dump holds (a temp file is 0600 whatever the umask).
-        tmp.as_file().sync_all().at(tmp.path())?;
-        let path = dir.join(MANIFEST);
-        tmp.persist(&path).map_err(|e| Error::io(&path, e.error))?;
-        sync_dir(dir)?;
-        let mut bytes = json;
-        bytes.push(b'\n');
-        Ok(digest(&bytes))
+        json.push(b'\n');
+        Ok(json)
     }
 
     /// Reads and checks the manifest of a dump directory.

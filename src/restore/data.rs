@@ -2,7 +2,6 @@
 //! table's deferred indexes as soon as its last file is in, while the others go on.
 
 use std::collections::{HashMap, HashSet};
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -23,8 +22,8 @@ use crate::progress::Progress;
 pub struct LoadPlan {
     /// The (selected, renamed) manifest.
     pub manifest: Arc<Manifest>,
-    /// The dump directory.
-    pub dir: PathBuf,
+    /// Where the dump is read from.
+    pub source: super::Source,
     /// Deferred clauses per table.
     pub deferred: Arc<HashMap<TableKey, ddl::SplitTable>>,
     /// Tables loading with automatic statistics off, to switch back on when loaded.
@@ -133,7 +132,7 @@ pub async fn load(
                     transactional,
                     progress: &tally,
                 };
-                let path = plan.dir.join(&file.path);
+                let input = plan.source.input(file);
                 let target = (
                     db.name.as_str(),
                     table.name.as_str(),
@@ -141,7 +140,7 @@ pub async fn load(
                 );
                 rows += load_file(
                     &mut conn,
-                    path,
+                    input,
                     plan.manifest.options.compression,
                     file,
                     target,

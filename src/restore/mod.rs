@@ -16,10 +16,10 @@ pub(crate) mod rates;
 pub(crate) mod schedule;
 pub(crate) mod schema;
 pub(crate) mod select;
+pub(crate) mod source;
 pub(crate) mod verify;
 
 use std::collections::{HashMap, HashSet};
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -30,14 +30,16 @@ pub use crate::accounts::AccountReport;
 use crate::connect::{Connector, Flavor, ServerInfo};
 use crate::error::{Error, Result, SqlContext};
 use crate::format::definition;
-use crate::format::layout::{DATA_DIR, MANIFEST};
+use crate::format::layout::DATA_DIR;
+use crate::format::manifest::DataFile;
 use crate::format::Manifest;
 use crate::progress::Progress;
 use crate::sql::qualified;
 use journal::{file_item, Journal};
 use keys::TableKey;
 pub use select::Selection;
-pub use verify::{verify_dump, VerifyReport};
+pub use source::Source;
+pub use verify::{verify_dump, verify_snapshots, SnapshotCheck, VerifyReport};
 
 /// What to do with a table that already exists on the target.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -71,8 +73,8 @@ impl std::str::FromStr for Existing {
 /// How to restore.
 #[derive(Debug, Clone)]
 pub struct RestoreOptions {
-    /// The dump directory.
-    pub dir: PathBuf,
+    /// The dump to restore: a directory or a repository's snapshot.
+    pub source: Source,
     /// Loader sessions.
     pub threads: usize,
     /// What to do with existing objects.
@@ -148,16 +150,16 @@ pub fn prepare(options: &RestoreOptions) -> Result<Prepared> {
                 .into(),
         ));
     }
-    let (original, digest) = Manifest::read_with_digest(&options.dir)?;
+    let (original, digest) = options.source.manifest()?;
     if let Some(expected) = &options.manifest_sha256 {
         if !expected.eq_ignore_ascii_case(&digest) {
             return Err(Error::Damaged(format!(
                 "{}: sha256 {digest} is not the {expected} given with --manifest-sha256; the manifest changed since the dump printed its digest",
-                options.dir.join(MANIFEST).display()
+                options.source.manifest_name()
             )));
         }
     }
-    check_data_directory(&options.dir, &original)?;
+    options.source.check_layout(&original)?;
     let (manifest, mut warnings) = if options.selection.is_everything() {
         (original, Vec::new())
     } else {
@@ -166,7 +168,7 @@ pub fn prepare(options: &RestoreOptions) -> Result<Prepared> {
         crate::format::validate::definitions(&selected).map_err(|e| {
             Error::Damaged(format!(
                 "{}: after --rename, {e}",
-                options.dir.join(MANIFEST).display()
+                options.source.manifest_name()
             ))
         })?;
         let warnings = dangling_references(&original, &selected, &options.selection);
@@ -550,14 +552,14 @@ async fn check(
     if options.resume && !resuming {
         progress.note("no interrupted restore of this dump is recorded on the target: starting from the beginning");
     }
-    let remaining: Vec<(String, u64, String)> = manifest
+    let remaining: Vec<DataFile> = manifest
         .data_files()
         .filter(|(_, _, f)| !done.contains(&file_item(&f.path)))
-        .map(|(_, _, f)| (f.path.clone(), f.stored_bytes, f.sha256.clone()))
+        .map(|(_, _, f)| f.clone())
         .collect();
     {
-        let (dir, threads) = (options.dir.clone(), options.threads);
-        tokio::task::spawn_blocking(move || verify::verify_listed(&dir, &remaining, threads))
+        let (source, threads) = (options.source.clone(), options.threads);
+        tokio::task::spawn_blocking(move || verify::verify_listed(&source, &remaining, threads))
             .await
             .map_err(|e| Error::Internal(format!("verification failed: {e}")))??;
     }
@@ -669,7 +671,7 @@ pub async fn run(
     let resumed_files = done.iter().filter(|i| i.starts_with("file:")).count();
     let plan = Arc::new(data::LoadPlan {
         manifest: manifest.clone(),
-        dir: options.dir.clone(),
+        source: options.source.clone(),
         deferred: Arc::new(deferred),
         quiet_stats,
         done,

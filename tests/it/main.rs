@@ -10,6 +10,7 @@ mod consistency;
 mod gentle;
 mod harness;
 mod locks;
+mod repository;
 mod restore_options;
 mod resume;
 mod roundtrip;

@@ -2,7 +2,7 @@
 //! its rows are sent.
 
 use std::io::Read;
-use std::path::PathBuf;
+use std::sync::Arc;
 
 use tokio::sync::mpsc;
 
@@ -11,18 +11,22 @@ use crate::format::Codec;
 /// Decompressed bytes per block handed to the server.
 const READ_BLOCK: usize = 256 * 1024;
 
+/// Opens a data file's stored bytes, wherever they live (a function: a retried load
+/// reads the file again).
+pub(crate) type Opener = Arc<dyn Fn() -> std::io::Result<Box<dyn Read + Send>> + Send + Sync>;
+
 /// Decompressed blocks of a data file, read ahead on a blocking thread; the bounded channel
 /// keeps memory to a few blocks, and the thread stops when the receiver is dropped.
 /// `on_read` is told each block's size as it is read.
 pub(super) fn read_blocks(
-    path: PathBuf,
+    open: Opener,
     codec: Codec,
     mut on_read: impl FnMut(usize) + Send + 'static,
 ) -> mpsc::Receiver<std::io::Result<Vec<u8>>> {
     let (tx, rx) = mpsc::channel(4);
     tokio::task::spawn_blocking(move || {
         let result = (|| -> std::io::Result<()> {
-            let file = crate::format::layout::open_data_file(&path)?;
+            let file = open()?;
             let mut input = codec.decoder(std::io::BufReader::with_capacity(READ_BLOCK, file))?;
             loop {
                 let mut block = vec![0u8; READ_BLOCK];

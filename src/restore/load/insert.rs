@@ -2,7 +2,7 @@
 //! refuse `LOAD DATA LOCAL INFILE`. Every value reaches the server as the same bytes and
 //! goes through the same conversion as in `load_data`'s `LOAD DATA ... CHARACTER SET binary`.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use mysql_async::prelude::Queryable;
 use mysql_async::Conn;
@@ -27,7 +27,7 @@ type Row = Vec<Option<Vec<u8>>>;
 #[allow(clippy::too_many_arguments)]
 pub(super) async fn insert_file(
     conn: &mut Conn,
-    path: PathBuf,
+    input: &super::Input,
     codec: Codec,
     file: &DataFile,
     db: &str,
@@ -35,7 +35,8 @@ pub(super) async fn insert_file(
     columns: &[DataColumn],
     max_statement_bytes: usize,
 ) -> Result<u64> {
-    let mut blocks = read_blocks(path.clone(), codec, |_| {});
+    let path = input.name.clone();
+    let mut blocks = read_blocks(input.open.clone(), codec, |_| {});
     let mut splitter = RowSplitter::default();
     let mut builder = StatementBuilder::new(db, table, columns, max_statement_bytes);
     let mut tally = Tally::new(qualified(db, table));

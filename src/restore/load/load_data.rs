@@ -1,7 +1,6 @@
 //! Sending a file's rows with `LOAD DATA LOCAL INFILE`: read → decompress → the server,
 //! streamed through a bounded channel, with no temporary file.
 
-use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
@@ -54,16 +53,16 @@ pub fn load_statement(db: &str, table: &str, columns: &[DataColumn]) -> String {
 /// rows stored, once [`Tally`] found them and the warnings to be what the dump recorded.
 pub(super) async fn stream_file(
     conn: &mut Conn,
-    path: &Path,
+    input: &super::Input,
     codec: Codec,
     file: &DataFile,
     (db, table, columns): (&str, &str, &[DataColumn]),
     progress: &Arc<dyn Progress>,
     reported: &Arc<AtomicU64>,
 ) -> Result<u64> {
-    let path = path.to_path_buf();
+    let path = input.name.clone();
     let (progress, reported) = (progress.clone(), reported.clone());
-    let rx = read_blocks(path.clone(), codec, move |n| {
+    let rx = read_blocks(input.open.clone(), codec, move |n| {
         progress.advance(n as u64, 0);
         reported.fetch_add(n as u64, Ordering::Relaxed);
     });

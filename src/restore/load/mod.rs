@@ -6,11 +6,13 @@
 //! through `blocks` and check what the server stored through `tally`.
 
 mod blocks;
+
+pub(crate) use blocks::Opener;
 mod insert;
 mod load_data;
 mod tally;
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
@@ -21,6 +23,14 @@ use crate::error::{Result, SqlContext};
 use crate::format::manifest::{DataColumn, DataFile};
 use crate::format::Codec;
 use crate::progress::Progress;
+
+/// A data file to load: its name for messages, and how to read its stored bytes.
+pub struct Input {
+    /// The file's path, or its snapshot and object, for messages.
+    pub name: PathBuf,
+    /// Opens its stored bytes.
+    pub open: Opener,
+}
 
 /// How rows reach the server.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -51,7 +61,7 @@ pub struct LoadContext<'a> {
 /// rolled back for a deadlock or lock wait timeout is tried again, up to five times.
 pub async fn load_file(
     conn: &mut Conn,
-    path: PathBuf,
+    input: Input,
     codec: Codec,
     file: &DataFile,
     target: (&str, &str, &[DataColumn]),
@@ -60,7 +70,7 @@ pub async fn load_file(
     let mut attempt = 1;
     loop {
         let reported = Arc::new(AtomicU64::new(0));
-        match load_once(conn, &path, codec, file, target, &context, &reported).await {
+        match load_once(conn, &input, codec, file, target, &context, &reported).await {
             Err(e)
                 if context.transactional
                     && matches!(e.server_code(), Some(1213 | 1205))
@@ -79,18 +89,18 @@ pub async fn load_file(
 /// rolled back on any failure.
 async fn load_once(
     conn: &mut Conn,
-    path: &Path,
+    input: &Input,
     codec: Codec,
     file: &DataFile,
     target: (&str, &str, &[DataColumn]),
     context: &LoadContext<'_>,
     reported: &Arc<AtomicU64>,
 ) -> Result<u64> {
-    let what = || format!("loading {}", path.display());
+    let what = || format!("loading {}", input.name.display());
     if context.transactional {
         conn.query_drop("START TRANSACTION").await.ctx(what)?;
     }
-    let loaded = send_rows(conn, path, codec, file, target, context, reported).await;
+    let loaded = send_rows(conn, input, codec, file, target, context, reported).await;
     let finished = async {
         let loaded = loaded?;
         if let Some(sql) = &context.journal_sql {
@@ -112,7 +122,7 @@ async fn load_once(
 /// reported to the progress are also counted in `reported`, for a retry to take back.
 async fn send_rows(
     conn: &mut Conn,
-    path: &Path,
+    input: &Input,
     codec: Codec,
     file: &DataFile,
     target: (&str, &str, &[DataColumn]),
@@ -121,14 +131,13 @@ async fn send_rows(
 ) -> Result<u64> {
     match context.method {
         Method::LoadData => {
-            load_data::stream_file(conn, path, codec, file, target, context.progress, reported)
+            load_data::stream_file(conn, input, codec, file, target, context.progress, reported)
                 .await
         }
         Method::Insert(max) => {
             let (db, table, columns) = target;
-            let path = path.to_path_buf();
             let rows =
-                insert::insert_file(conn, path, codec, file, db, table, columns, max).await?;
+                insert::insert_file(conn, input, codec, file, db, table, columns, max).await?;
             // The statements report nothing as they go: the whole file, once stored.
             context.progress.advance(file.raw_bytes, 0);
             reported.fetch_add(file.raw_bytes, Ordering::Relaxed);

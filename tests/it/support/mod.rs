@@ -599,6 +599,7 @@ pub fn isolate(cmd: &mut Command) -> &mut Command {
         "MYSQL_HOME",
         "MARIADB_HOME",
         "MYSNAP_LOG",
+        "MYSNAP_REPO",
     ] {
         cmd.env_remove(var);
     }

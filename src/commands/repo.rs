@@ -1,0 +1,228 @@
+//! `mysnap init`, `list`, `forget`, `delete` and `protect`: a repository's snapshots.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use anyhow::{anyhow, Result};
+use mysnap::repo::{Policy, PruneOutcome, Repository};
+
+use crate::cli::{DeleteArgs, ForgetArgs, InitArgs, ListArgs, ProtectArgs, RepoArg};
+use crate::display::{bytes, count};
+
+/// Opens the repository the flags, environment or option files name.
+pub fn open(repo: &RepoArg) -> Result<Arc<Repository>> {
+    let path: &Path = repo.required().map_err(|e| anyhow!(e))?;
+    Ok(Arc::new(Repository::open(path)?))
+}
+
+/// `mysnap init`.
+pub fn init(args: InitArgs) -> Result<()> {
+    let path = args.repo.required().map_err(|e| anyhow!(e))?;
+    let policy = match args.policy.policy() {
+        p if p.is_empty() => Policy::seven_days(),
+        p => p,
+    };
+    let repo = Repository::init(path, policy)?;
+    println!(
+        "created repository {} (default retention: {})",
+        repo.location(),
+        repo.config().retention.describe()
+    );
+    Ok(())
+}
+
+/// `mysnap list`.
+pub fn list(args: ListArgs) -> Result<()> {
+    let repo = open(&args.repo)?;
+    let listed = repo.list()?;
+    let protected = repo.protected()?;
+    if args.json {
+        let rows: Vec<serde_json::Value> = listed
+            .iter()
+            .map(|l| {
+                let i = &l.index;
+                serde_json::json!({
+                    "id": i.id,
+                    "created": i.created,
+                    "restorable": l.restorable,
+                    "problem": l.problem,
+                    "databases": i.databases,
+                    "tables": i.tables,
+                    "rows": i.rows,
+                    "raw_bytes": i.raw_bytes,
+                    "stored_bytes": i.stored_bytes,
+                    "duration_seconds": i.duration_seconds,
+                    "tags": i.tags,
+                    "protected": protected.contains(&i.id),
+                    "source": i.source,
+                    "binlog": i.binlog,
+                    "last_verified": l.verified.as_ref().map(|v| serde_json::json!({
+                        "time": v.time, "ok": v.ok, "problem": v.problem,
+                    })),
+                })
+            })
+            .collect();
+        println!("{}", serde_json::to_string_pretty(&rows)?);
+        return Ok(());
+    }
+    if listed.is_empty() {
+        println!("no snapshots in {}", repo.location());
+        return Ok(());
+    }
+    let mut table = vec![[
+        "Created".to_string(),
+        "Snapshot ID".into(),
+        "Restorable".into(),
+        "Databases".into(),
+        "Stored".into(),
+        "Duration".into(),
+        "Tags".into(),
+        "Last verified".into(),
+    ]];
+    for l in &listed {
+        let i = &l.index;
+        let mut tags = i.tags.clone();
+        if protected.contains(&i.id) {
+            tags.insert(0, "(protected)".into());
+        }
+        table.push([
+            i.created.clone(),
+            i.id.clone(),
+            if l.restorable { "yes" } else { "NO" }.into(),
+            i.databases.join(","),
+            bytes(i.stored_bytes),
+            format!("{:.1} s", i.duration_seconds),
+            tags.join(","),
+            match &l.verified {
+                None => "never".into(),
+                Some(v) if v.ok => format!("{} ok", v.time),
+                Some(v) => format!("{} FAILED", v.time),
+            },
+        ]);
+    }
+    let widths: Vec<usize> = (0..8)
+        .map(|c| {
+            table
+                .iter()
+                .map(|r| r[c].chars().count())
+                .max()
+                .unwrap_or(0)
+        })
+        .collect();
+    for row in &table {
+        let line: Vec<String> = row
+            .iter()
+            .zip(&widths)
+            .map(|(cell, w)| format!("{cell:<w$}"))
+            .collect();
+        println!("{}", line.join("  ").trim_end());
+    }
+    let bad: Vec<_> = listed.iter().filter(|l| !l.restorable).collect();
+    for l in &bad {
+        println!(
+            "snapshot {} is not restorable: {}",
+            l.index.id,
+            l.problem.as_deref().unwrap_or("")
+        );
+    }
+    println!(
+        "{}, {} restorable",
+        count(listed.len() as u64, "snapshot", "snapshots"),
+        listed.len() - bad.len()
+    );
+    Ok(())
+}
+
+/// `mysnap forget`.
+pub fn forget(args: ForgetArgs) -> Result<()> {
+    let repo = open(&args.repo)?;
+    let given = args.policy.policy();
+    let (policy, whose) = if given.is_empty() {
+        (repo.config().retention.clone(), "the repository's default")
+    } else {
+        (given, "given")
+    };
+    let decisions = repo.forget(&policy, SystemTime::now(), !args.dry_run)?;
+    if args.json {
+        let rows: Vec<serde_json::Value> = decisions
+            .iter()
+            .map(|d| {
+                serde_json::json!({
+                    "id": d.id, "created": d.created, "keep": d.keep, "reasons": d.reasons,
+                })
+            })
+            .collect();
+        println!("{}", serde_json::to_string_pretty(&rows)?);
+    } else {
+        println!("policy ({whose}): {}", policy.describe());
+        for d in &decisions {
+            if d.keep {
+                println!("keep   {} {}  ({})", d.id, d.created, d.reasons.join("; "));
+            } else {
+                println!("remove {} {}  (no rule keeps it)", d.id, d.created);
+            }
+        }
+        let removed = decisions.iter().filter(|d| !d.keep).count();
+        println!(
+            "{} {}, {} kept",
+            count(removed as u64, "snapshot", "snapshots"),
+            if args.dry_run {
+                "would be removed (dry run: nothing changed)"
+            } else {
+                "removed"
+            },
+            decisions.len() - removed
+        );
+        if !args.dry_run && !args.prune && removed > 0 {
+            println!("their data stays until a prune: run forget --prune");
+        }
+    }
+    if args.prune {
+        report_prune(repo.prune()?);
+    }
+    Ok(())
+}
+
+/// `mysnap delete`.
+pub fn delete(args: DeleteArgs) -> Result<()> {
+    let repo = open(&args.repo)?;
+    if args.id == "latest" {
+        return Err(anyhow!(
+            "delete takes a snapshot ID, not latest: name the snapshot you mean (mysnap list shows them)"
+        ));
+    }
+    let id = repo.resolve(&args.id)?;
+    repo.delete(&id)?;
+    println!("snapshot {id} removed");
+    report_prune(repo.prune()?);
+    Ok(())
+}
+
+/// `mysnap protect`.
+pub fn protect(args: ProtectArgs) -> Result<()> {
+    let repo = open(&args.repo)?;
+    let id = repo.resolve(&args.id)?;
+    repo.protect(&id, !args.remove)?;
+    if args.remove {
+        println!("snapshot {id} is no longer protected: retention rules apply to it again");
+    } else {
+        println!("snapshot {id} is protected: no retention rule removes it (protect --remove lifts that)");
+    }
+    Ok(())
+}
+
+fn report_prune(outcome: PruneOutcome) {
+    match outcome {
+        PruneOutcome::Done(r) => println!(
+            "pruned: {} ({}) no snapshot needs, {}, {}",
+            count(r.objects as u64, "data object", "data objects"),
+            bytes(r.bytes),
+            count(r.leftovers as u64, "leftover", "leftovers"),
+            count(r.locks as u64, "stale lock", "stale locks")
+        ),
+        PruneOutcome::Busy(why) => {
+            println!("not pruned now: {why}; the data stays until a later forget --prune")
+        }
+    }
+}
