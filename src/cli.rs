@@ -37,7 +37,9 @@ pub enum Command {
     /// Describe a dump directory or a repository's snapshot.
     Show(ShowArgs),
     /// Check a dump directory or snapshots with no server: every file's size, sha256,
-    /// decompression, rows and columns against the manifest.
+    /// decompression, rows, columns and row digests against the manifest; with
+    /// --restore-to, also by restoring into scratch databases.
+    #[command(disable_help_flag = true, after_help = CONNECTION_HELP)]
     Verify(VerifyArgs),
     /// Remove the snapshots no retention rule keeps (--dry-run: only say which); with
     /// --prune, also delete the data no snapshot needs any more.
@@ -212,9 +214,17 @@ pub struct ProtectArgs {
 /// `mysnap verify`.
 #[derive(Debug, Args)]
 pub struct VerifyArgs {
-    /// Option files.
+    /// The server of `--restore-to`.
     #[command(flatten)]
-    pub option_files: OptionFileArgs,
+    pub connection: ConnectFlags,
+    /// Print help.
+    #[arg(long, action = ArgAction::Help)]
+    pub help: Option<bool>,
+    /// Also restore into scratch databases (mysnap_verify_<id>_<n>) of the server the
+    /// connection flags name, read every table back, compare it with the dump's digests,
+    /// then drop the scratch databases.
+    #[arg(long)]
+    pub restore_to: bool,
     /// A dump directory, or with a repository a snapshot ID (a unique prefix, or latest).
     #[arg(required_unless_present = "all")]
     pub target: Option<String>,
@@ -470,6 +480,10 @@ pub struct RestoreArgs {
     /// Print what would be restored and how long it should take; change nothing.
     #[arg(long)]
     pub dry_run: bool,
+    /// Once restored, read every table back and compare its rows with the dump's digest
+    /// of them; fail naming the first table that differs.
+    #[arg(long)]
+    pub checksum: bool,
     /// Progress and quiet.
     #[command(flatten)]
     pub report: ReportArgs,

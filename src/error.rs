@@ -39,6 +39,9 @@ pub enum Error {
     /// the dump started); running it again can help.
     #[error("{0}")]
     Changed(String),
+    /// What a restore stored is not what the dump read (`--checksum`).
+    #[error("{0}")]
+    Mismatch(String),
     /// The target already holds an object the restore would overwrite.
     #[error("{0}")]
     Conflict(String),

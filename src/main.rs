@@ -47,7 +47,10 @@ fn main() -> ExitCode {
         Command::Delete(args) => commands::repo::delete(args),
         Command::Protect(args) => commands::repo::protect(args),
         Command::Show(args) => commands::show::run(args),
-        Command::Verify(args) => commands::verify::run(args),
+        Command::Verify(args) => run_async(
+            commands::verify::run(args, defaults),
+            "interrupted; a verification by restoring leaves its scratch databases (mysnap_verify_*) to be dropped, or replaced by the next one",
+        ),
         Command::Dump(args) => run_async(
             commands::dump::run(args, defaults),
             "interrupted; the dump was stopped and what it had written removed",

@@ -58,7 +58,7 @@ pub fn list(args: ListArgs) -> Result<()> {
                     "source": i.source,
                     "binlog": i.binlog,
                     "last_verified": l.verified.as_ref().map(|v| serde_json::json!({
-                        "time": v.time, "ok": v.ok, "problem": v.problem,
+                        "time": v.time, "ok": v.ok, "problem": v.problem, "restored": v.restored,
                     })),
                 })
             })
@@ -96,6 +96,7 @@ pub fn list(args: ListArgs) -> Result<()> {
             tags.join(","),
             match &l.verified {
                 None => "never".into(),
+                Some(v) if v.ok && v.restored => format!("{} ok (restored)", v.time),
                 Some(v) if v.ok => format!("{} ok", v.time),
                 Some(v) => format!("{} FAILED", v.time),
             },

@@ -25,6 +25,7 @@ pub async fn run(args: RestoreArgs, defaults: super::Defaults) -> Result<()> {
         users: args.users,
         definer_current: args.definer == crate::cli::DefinerArg::Current,
         selection: Selection::parse(&args.include, &args.exclude, &args.rename)?,
+        checksum: args.checksum,
     };
     // Every check that needs no server runs before a connection is opened.
     let prepared = restore::prepare(&options)?;
@@ -64,6 +65,12 @@ pub async fn run(args: RestoreArgs, defaults: super::Defaults) -> Result<()> {
             s.seconds,
             source.label()
         );
+        if let Some(n) = s.checked_tables {
+            println!(
+                "checksum: {} read back, every row as the dump read it",
+                count(n as u64, "table", "tables")
+            );
+        }
         if let Some(a) = &s.accounts {
             println!(
                 "accounts: {} created{}",

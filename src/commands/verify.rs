@@ -1,14 +1,23 @@
 //! `mysnap verify`.
 
+use std::sync::Arc;
+
 use anyhow::{anyhow, Result};
-use mysnap::restore::{verify_dump, verify_snapshots, SnapshotCheck};
+use mysnap::connect::Connector;
+use mysnap::progress::Progress;
+use mysnap::restore::{verify_by_restoring, verify_dump, verify_snapshots, SnapshotCheck, Source};
 
 use crate::cli::VerifyArgs;
 use crate::display::bytes;
 
-/// Checks a dump directory, or snapshots of a repository, with no server and says what
-/// was checked; the first problem of each is the error.
-pub fn run(args: VerifyArgs) -> Result<()> {
+/// Checks a dump directory, or snapshots of a repository, with no server (and with
+/// `--restore-to`, by restoring each) and says what was checked; the first problem of
+/// each is the error.
+pub async fn run(args: VerifyArgs, defaults: super::Defaults) -> Result<()> {
+    let connector = match args.restore_to {
+        true => Some(super::connector(&args.connection, &defaults)?),
+        false => None,
+    };
     let snapshots = args.all
         || args
             .target
@@ -18,6 +27,10 @@ pub fn run(args: VerifyArgs) -> Result<()> {
         let target = args.target.as_deref().unwrap_or_default();
         let source = super::source(target, &args.repo)?;
         let r = verify_dump(&source, args.threads)?;
+        if let Some(c) = &connector {
+            let tag = mysnap::format::manifest::digest(source.label().as_bytes());
+            by_restoring(c, &source, &tag[..8], args.threads).await?;
+        }
         if args.json {
             println!(
                 "{}",
@@ -47,7 +60,21 @@ pub fn run(args: VerifyArgs) -> Result<()> {
         Some(t) => vec![repo.resolve(t)?],
         None => repo.indexes()?.into_iter().map(|i| i.id).collect(),
     };
-    let checks = verify_snapshots(&repo, &ids, args.threads)?;
+    let mut checks = verify_snapshots(&repo, &ids, args.threads)?;
+    if let Some(c) = &connector {
+        for check in checks.iter_mut().filter(|c| c.outcome.is_ok()) {
+            let source = Source::snapshot(repo.clone(), &check.id)?;
+            let restored = by_restoring(c, &source, &check.id, args.threads).await;
+            let problem = restored
+                .as_ref()
+                .err()
+                .map(|e| format!("snapshot {}: restoring it: {e:#}", check.id));
+            repo.record_verification(&check.id, problem.is_none(), problem.clone(), true)?;
+            if let Some(p) = problem {
+                check.outcome = Err(p);
+            }
+        }
+    }
     report(&checks, args.json)?;
     let failed: Vec<&SnapshotCheck> = checks.iter().filter(|c| c.outcome.is_err()).collect();
     match failed.first() {
@@ -95,5 +122,29 @@ fn report(checks: &[SnapshotCheck], json: bool) -> Result<()> {
             Err(e) => println!("FAILED {e}"),
         }
     }
+    Ok(())
+}
+
+/// Restores into scratch databases, reads every table back, drops them; says so.
+async fn by_restoring(
+    connector: &Connector,
+    source: &Source,
+    tag: &str,
+    threads: usize,
+) -> Result<()> {
+    let quiet: Arc<dyn Progress> = Arc::from(crate::display::for_stderr(
+        crate::display::Display::NotesOnly,
+        None,
+    ));
+    let r = verify_by_restoring(connector, source, tag, threads, quiet)
+        .await
+        .map_err(|e| super::name_server(e, connector))?;
+    println!(
+        "restored {} into {} ({}), read every table back: {} as the dump read them; scratch databases dropped",
+        source.label(),
+        connector.options().describe(),
+        r.databases.join(", "),
+        crate::display::count(r.tables as u64, "table", "tables")
+    );
     Ok(())
 }

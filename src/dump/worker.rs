@@ -14,6 +14,7 @@ use tokio::sync::mpsc;
 use crate::catalog::select_expr;
 use crate::error::{Error, Result, SqlContext};
 use crate::format::chunkfile::{DataFileWriter, SyncQueue};
+use crate::format::digest::RowsDigest;
 use crate::format::layout::data_file;
 use crate::format::manifest::{ColumnEncoding, DataColumn, DataFile};
 use crate::format::rowtext::{push_field, FIELD_END, ROW_END};
@@ -108,8 +109,8 @@ enum Written {
 }
 
 enum Block {
-    /// Row text, rows in it, ENUM invalid-value entries in it.
-    Rows(Vec<u8>, u64, u64),
+    /// Row text, with its rows, ENUM invalid-value entries and digest.
+    Rows(Pending),
     NextFile,
     /// The batch's next job begins.
     NextJob,
@@ -215,8 +216,13 @@ fn spawn_writer(
         let mut writer = writers.pop().expect("a batch has a job");
         while let Some(block) = rx.blocking_recv() {
             match block {
-                Block::Rows(mut text, rows, warnings) => {
-                    writer.write_rows(&text, rows, warnings)?;
+                Block::Rows(Pending {
+                    mut text,
+                    rows,
+                    enum_errors,
+                    digest,
+                }) => {
+                    writer.write_rows(&text, rows, enum_errors, digest)?;
                     // A buffer a very long row grew is let go rather than kept in use.
                     if text.capacity() <= 2 * BLOCK_CAPACITY {
                         text.clear();
@@ -284,21 +290,9 @@ async fn read_result_set(
     let mut block = Pending::new(next_buffer(spare));
     let mut file_bytes = 0u64;
     while let Some(row) = result.next().await.ctx(what)? {
-        let buf = &mut block.text;
-        for (i, value) in row.unwrap_raw().into_iter().enumerate() {
-            if i > 0 {
-                buf.push(FIELD_END);
-            }
-            if enum_columns[i] && matches!(&value, Some(Value::Bytes(b)) if b == b"0") {
-                block.enum_errors += 1;
-            }
-            match value {
-                None | Some(Value::NULL) => push_field(buf, None),
-                Some(Value::Bytes(b)) => push_field(buf, Some(&b)),
-                Some(other) => push_field(buf, Some(other.as_sql(true).as_bytes())),
-            }
-        }
-        buf.push(ROW_END);
+        let start = block.text.len();
+        block.enum_errors += push_row_text(&mut block.text, row, &enum_columns);
+        block.digest.add_row(&block.text[start..]);
         block.rows += 1;
         if block.text.len() >= BLOCK_BYTES {
             file_bytes += block.text.len() as u64;
@@ -316,11 +310,39 @@ async fn read_result_set(
     Ok(())
 }
 
+/// Appends a row read with the text protocol as row text; returns how many of its
+/// values are ENUM invalid-value entries (`enum_columns` marks ENUM columns read as
+/// their index). The restore's `--checksum` reads rows back through this too, so that
+/// the same rows give the same digest.
+pub(crate) fn push_row_text(
+    buf: &mut Vec<u8>,
+    row: mysql_async::Row,
+    enum_columns: &[bool],
+) -> u64 {
+    let mut enum_errors = 0;
+    for (i, value) in row.unwrap_raw().into_iter().enumerate() {
+        if i > 0 {
+            buf.push(FIELD_END);
+        }
+        if enum_columns[i] && matches!(&value, Some(Value::Bytes(b)) if b == b"0") {
+            enum_errors += 1;
+        }
+        match value {
+            None | Some(Value::NULL) => push_field(buf, None),
+            Some(Value::Bytes(b)) => push_field(buf, Some(&b)),
+            Some(other) => push_field(buf, Some(other.as_sql(true).as_bytes())),
+        }
+    }
+    buf.push(ROW_END);
+    enum_errors
+}
+
 /// Rows encoded but not yet handed to the writer.
 struct Pending {
     text: Vec<u8>,
     rows: u64,
     enum_errors: u64,
+    digest: RowsDigest,
 }
 
 impl Pending {
@@ -329,6 +351,7 @@ impl Pending {
             text,
             rows: 0,
             enum_errors: 0,
+            digest: RowsDigest::default(),
         }
     }
 }
@@ -341,9 +364,9 @@ fn next_buffer(spare: &mut mpsc::UnboundedReceiver<Vec<u8>>) -> Vec<u8> {
 }
 
 async fn send_block(tx: &mpsc::Sender<Block>, ctx: &WorkerContext, full: Pending) -> Result<()> {
-    let len = full.text.len() as u64;
-    send(tx, Block::Rows(full.text, full.rows, full.enum_errors)).await?;
-    ctx.progress.advance(len, full.rows);
+    let (len, rows) = (full.text.len() as u64, full.rows);
+    send(tx, Block::Rows(full)).await?;
+    ctx.progress.advance(len, rows);
     if let Some(rate) = &ctx.rate {
         rate.take(len).await;
     }

@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use sha2::{Digest, Sha256};
 
 use super::codec::{Codec, FinishWrite};
+use super::digest::RowsDigest;
 use super::layout::PARTIAL_SUFFIX;
 use super::manifest::DataFile;
 use crate::error::{Error, IoContext, Result};
@@ -109,6 +110,7 @@ struct OpenFile {
     rows: u64,
     raw_bytes: u64,
     expected_warnings: u64,
+    digest: RowsDigest,
 }
 
 /// Hands a finished file (the spool file, consumed) to where the dump goes.
@@ -158,8 +160,15 @@ impl DataFileWriter {
     }
 
     /// Appends whole rows of row text to the current file (opening one if needed);
-    /// `expected_warnings` counts values that will warn when loaded (see [`DataFile`]).
-    pub fn write_rows(&mut self, text: &[u8], rows: u64, expected_warnings: u64) -> Result<()> {
+    /// `expected_warnings` counts values that will warn when loaded (see [`DataFile`]),
+    /// `digest` is the rows' (see [`super::digest`]).
+    pub fn write_rows(
+        &mut self,
+        text: &[u8],
+        rows: u64,
+        expected_warnings: u64,
+        digest: RowsDigest,
+    ) -> Result<()> {
         if self.current.is_none() {
             self.current = Some(self.open_next()?);
         }
@@ -168,6 +177,7 @@ impl DataFileWriter {
         f.rows += rows;
         f.raw_bytes += text.len() as u64;
         f.expected_warnings += expected_warnings;
+        f.digest.combine(digest);
         Ok(())
     }
 
@@ -188,6 +198,7 @@ impl DataFileWriter {
             stored_bytes: stored,
             sha256: hex::encode(hasher.finalize()),
             expected_warnings: f.expected_warnings,
+            rows_digest: Some(f.digest.to_hex()),
         };
         // Synced through the open handle, wherever publishing moved the file.
         if let (Some(queue), Some(file)) = (&self.syncer, f.sync_handle) {
@@ -233,6 +244,7 @@ impl DataFileWriter {
             rows: 0,
             raw_bytes: 0,
             expected_warnings: 0,
+            digest: RowsDigest::default(),
         })
     }
 }
@@ -271,11 +283,11 @@ mod tests {
             0,
             Box::new(|n| format!("data/t.{n:05}.tsv.gz")),
         );
-        w.write_rows(b"1\ta\n2\tb\n", 2, 0).unwrap();
+        w.write_rows(b"1\ta\n2\tb\n", 2, 0, RowsDigest(1)).unwrap();
         assert!(!out.path().join("data/t.00000.tsv.gz").exists());
         assert!(dir.path().join("data/t.00000.tsv.gz.partial").exists());
         w.finish_file().unwrap();
-        w.write_rows(b"3\tc\n", 1, 0).unwrap();
+        w.write_rows(b"3\tc\n", 1, 0, RowsDigest(2)).unwrap();
         let files = w.finish().unwrap();
         assert_eq!(files.len(), 2);
         assert_eq!((files[0].rows, files[0].raw_bytes), (2, 8));

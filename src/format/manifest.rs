@@ -267,6 +267,10 @@ pub struct DataFile {
     /// which the server stores only with a "data truncated" warning.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub expected_warnings: u64,
+    /// Digest of its rows (see [`super::digest`]): order-independent, so that a table's
+    /// is the sum of its files'. Absent in dumps taken before digests were recorded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rows_digest: Option<String>,
 }
 
 fn is_zero(n: &u64) -> bool {

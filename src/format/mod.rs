@@ -4,6 +4,7 @@
 pub(crate) mod chunkfile;
 pub(crate) mod codec;
 pub(crate) mod definition;
+pub(crate) mod digest;
 pub(crate) mod layout;
 pub mod manifest;
 pub(crate) mod rowtext;

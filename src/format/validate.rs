@@ -250,6 +250,12 @@ fn table(flavor: Flavor, db: &str, t: &Table, paths: &mut HashSet<String>) -> Re
         {
             return Err(format!("data file {} has a malformed sha256", f.path));
         }
+        if f.rows_digest
+            .as_deref()
+            .is_some_and(|d| super::digest::RowsDigest::parse(d).is_none())
+        {
+            return Err(format!("data file {} has a malformed rows_digest", f.path));
+        }
         if f.expected_warnings > f.rows {
             return Err(format!(
                 "data file {} expects more warnings than it has rows",

@@ -104,6 +104,9 @@ pub struct Verified {
     pub ok: bool,
     /// The first problem found.
     pub problem: Option<String>,
+    /// Whether it was restored into a scratch database and every table read back.
+    #[serde(default)]
+    pub restored: bool,
 }
 
 /// A snapshot as `list` shows it.
@@ -450,11 +453,18 @@ impl Repository {
     }
 
     /// Records a verification of a snapshot.
-    pub fn record_verification(&self, id: &str, ok: bool, problem: Option<String>) -> Result<()> {
+    pub fn record_verification(
+        &self,
+        id: &str,
+        ok: bool,
+        problem: Option<String>,
+        restored: bool,
+    ) -> Result<()> {
         let v = Verified {
             time: now_rfc3339(),
             ok,
             problem,
+            restored,
         };
         let stamp = humantime::format_rfc3339_nanos(SystemTime::now())
             .to_string()

@@ -4,6 +4,7 @@
 //! in → foreign keys → routines → views → triggers (after the data, so they do not fire)
 //! → events. A journal on the target makes the restore resumable.
 
+pub(crate) mod checksum;
 pub(crate) mod data;
 pub(crate) mod ddl;
 pub(crate) mod forecast;
@@ -15,6 +16,7 @@ mod preflight;
 pub(crate) mod rates;
 pub(crate) mod schedule;
 pub(crate) mod schema;
+pub(crate) mod scratch;
 pub(crate) mod select;
 pub(crate) mod source;
 pub(crate) mod verify;
@@ -37,6 +39,7 @@ use crate::progress::Progress;
 use crate::sql::qualified;
 use journal::{file_item, Journal};
 use keys::TableKey;
+pub use scratch::{verify_by_restoring, ScratchReport};
 pub use select::Selection;
 pub use source::Source;
 pub use verify::{verify_dump, verify_snapshots, SnapshotCheck, VerifyReport};
@@ -100,6 +103,8 @@ pub struct RestoreOptions {
     pub definer_current: bool,
     /// What to restore and under which names.
     pub selection: Selection,
+    /// Read every table back once restored and compare its rows' digest with the dump's.
+    pub checksum: bool,
 }
 
 /// What a restore did.
@@ -121,6 +126,8 @@ pub struct RestoreSummary {
     pub seconds: f64,
     /// What `--users` did with the dump's accounts.
     pub accounts: Option<crate::accounts::AccountReport>,
+    /// Tables `--checksum` read back and found as the dump read them.
+    pub checked_tables: Option<usize>,
 }
 
 /// A dump read and narrowed to what the options restore; no connection involved.
@@ -175,6 +182,9 @@ pub fn prepare(options: &RestoreOptions) -> Result<Prepared> {
         (selected, warnings)
     };
     refuse_system_databases(&manifest)?;
+    if options.checksum {
+        checksum::check_recorded(&manifest, options.source.label())?;
+    }
     if options.existing == Existing::DropDatabase && !options.selection.is_everything() {
         return Err(Error::Invalid(
             "--existing=drop-database drops whole databases, which --include/--exclude/--rename would leave partly restored; use --existing=drop with them".into(),
@@ -715,6 +725,12 @@ pub async fn run(
     journal.finish(&mut admin).await?;
     let _ = admin.disconnect().await;
     rates::record(&server, total - done_bytes, load_started.elapsed());
+    let checked_tables = match options.checksum {
+        true => Some(
+            checksum::check_tables(connector, server.flavor, &manifest, options.threads).await?,
+        ),
+        false => None,
+    };
     Ok(RestoreSummary {
         tables: manifest.totals.tables,
         rows,
@@ -724,6 +740,7 @@ pub async fn run(
         total_raw_bytes: manifest.totals.raw_bytes,
         seconds: started.elapsed().as_secs_f64(),
         accounts,
+        checked_tables,
     })
 }
 

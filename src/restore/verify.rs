@@ -12,6 +12,7 @@ use sha2::{Digest, Sha256};
 
 use super::Source;
 use crate::error::{Error, Result};
+use crate::format::digest::{RowTextDigester, RowsDigest};
 use crate::format::manifest::DataFile;
 use crate::format::rowtext::RowCounter;
 use crate::format::Codec;
@@ -87,7 +88,7 @@ pub fn check_file(source: &Source, f: &DataFile, rows: Option<(Codec, usize)>) -
     };
     let decoded = match rows {
         Some((codec, columns)) => count_rows(reader.clone(), codec, columns),
-        None => Ok((0, 0)),
+        None => Ok((0, 0, RowsDigest::default())),
     };
     // What the decoder left (a trailer, or bytes appended) is hashed too.
     std::io::copy(&mut reader, &mut std::io::sink()).map_err(|e| Error::io(name(), e))?;
@@ -114,10 +115,21 @@ pub fn check_file(source: &Source, f: &DataFile, rows: Option<(Codec, usize)>) -
     match (rows, decoded) {
         (None, _) => Ok(()),
         (Some(_), Err(what)) => Err(damaged(what)),
-        (Some(_), Ok((found, bytes))) if found != f.rows || bytes != f.raw_bytes => {
+        (Some(_), Ok((found, bytes, _))) if found != f.rows || bytes != f.raw_bytes => {
             Err(damaged(format!(
                 "holds {found} rows and {bytes} bytes, the manifest says {} and {}",
                 f.rows, f.raw_bytes
+            )))
+        }
+        (Some(_), Ok((_, _, digest)))
+            if f.rows_digest
+                .as_deref()
+                .is_some_and(|d| d != digest.to_hex()) =>
+        {
+            Err(damaged(format!(
+                "its rows' digest is {}, the manifest says {}",
+                digest.to_hex(),
+                f.rows_digest.as_deref().unwrap_or_default()
             )))
         }
         (Some(_), Ok(_)) => Ok(()),
@@ -148,11 +160,12 @@ fn count_rows(
     input: HashingReader,
     codec: Codec,
     columns: usize,
-) -> std::result::Result<(u64, u64), String> {
+) -> std::result::Result<(u64, u64, RowsDigest), String> {
     let mut input = codec
         .decoder(std::io::BufReader::with_capacity(256 * 1024, input))
         .map_err(|e| format!("does not decompress ({e})"))?;
     let mut counter = RowCounter::new(columns);
+    let mut digester = RowTextDigester::default();
     let mut block = vec![0u8; 256 * 1024];
     let mut bytes = 0u64;
     loop {
@@ -164,6 +177,7 @@ fn count_rows(
         };
         bytes += n as u64;
         counter.push(&block[..n]);
+        digester.push(&block[..n]);
     }
     let found = counter.finish()?;
     if let Some((row, fields)) = counter.bad_row {
@@ -171,7 +185,7 @@ fn count_rows(
             "row {row} has {fields} fields, its table {columns} columns"
         ));
     }
-    Ok((found, bytes))
+    Ok((found, bytes, digester.digest()))
 }
 
 /// Runs `check` on every item, on a pool of `threads` threads. The error is the first
@@ -282,7 +296,7 @@ pub fn verify_snapshots(
         });
         // A repository that cannot be written to (a read-only mount) is still verified.
         if let Err(e) =
-            repo.record_verification(&id, outcome.is_ok(), outcome.as_ref().err().cloned())
+            repo.record_verification(&id, outcome.is_ok(), outcome.as_ref().err().cloned(), false)
         {
             tracing::warn!("the outcome of verifying {id} was not recorded: {e}");
         }

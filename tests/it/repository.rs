@@ -654,8 +654,10 @@ fn a_dump_and_a_forget_at_once_lose_nothing() {
     let repo = dir.path().join("repo");
     let r = s(&repo);
     init(&repo, &[]);
-    let old = dump(&source, &repo, &["d"], &[]);
-    // Slowed down, so that the forget and prune run while it writes.
+    // Older snapshots, one removed (delete, then forget) on each turn while the dump runs.
+    let mut olds: std::collections::VecDeque<String> =
+        (0..3).map(|_| dump(&source, &repo, &["d"], &[])).collect();
+    // Slowed down, so that the removals and prunes run while it writes.
     let mut run = Running::spawn(&dump_args(
         &source,
         &repo,
@@ -663,20 +665,27 @@ fn a_dump_and_a_forget_at_once_lose_nothing() {
         &["--max-rate", "2M", "-q"],
     ));
     let started = Instant::now();
-    let mut forgets = 0;
-    let mut busy = 0;
+    let (mut removed, mut busy) = (Vec::new(), 0);
     while run.is_running() && started.elapsed() < Duration::from_secs(60) {
-        // keep-last 1 removes the old snapshot; the running dump's is not listed until it
-        // is complete, so never selected, and its objects are never pruned.
+        // The running dump's snapshot is not listed until it is complete, so never
+        // selected, and its objects are never pruned from under it.
         let l = listed(&repo);
         assert!(
             l.values().all(|ok| *ok),
             "a listed snapshot is not restorable: {l:?}"
         );
-        let out = run_mysnap_ok(&["forget", "--repo", &r, "--keep-last", "1", "--prune"]);
-        let text = stdout(&out);
-        forgets += 1;
-        if text.contains("not pruned now") {
+        let out = match olds.len() {
+            // Only the newest old one left: keep-last 1 keeps it while the dump's
+            // snapshot is not listed, and removes it once it is.
+            0 | 1 => run_mysnap_ok(&["forget", "--repo", &r, "--keep-last", "1", "--prune"]),
+            _ => {
+                let victim = olds.pop_front().unwrap();
+                let out = run_mysnap_ok(&["delete", &victim, "--repo", &r]);
+                removed.push(victim);
+                out
+            }
+        };
+        if stdout(&out).contains("not pruned now") {
             busy += 1;
         }
         std::thread::sleep(Duration::from_millis(100));
@@ -685,19 +694,108 @@ fn a_dump_and_a_forget_at_once_lose_nothing() {
     assert!(out.status.success(), "{}", support::stderr(&out));
     let new = stdout(&out).trim().to_string();
     assert!(
-        forgets >= 2 && busy >= 1,
-        "the forgets ran while the dump did ({forgets}, {busy} busy)"
+        removed.len() == 2 && busy >= 2,
+        "removals ran while the dump did ({removed:?}, {busy} prunes found it busy)"
     );
     let l = listed(&repo);
     assert_eq!(l.get(&new), Some(&true), "{l:?}");
-    assert!(
-        !l.contains_key(&old),
-        "the old snapshot was forgotten: {l:?}"
-    );
+    for gone in &removed {
+        assert!(!l.contains_key(gone), "{gone} was deleted: {l:?}");
+    }
     run_mysnap_ok(&["forget", "--repo", &r, "--keep-last", "1", "--prune"]);
     run_mysnap_ok(&["verify", "--all", "--repo", &r]);
     let target = TestServer::start();
     let out = restore(&target, &repo, &new, &[]);
     assert!(out.status.success(), "{}", support::stderr(&out));
     assert_same_data(&source, &target, &["d"]);
+}
+
+#[test]
+fn checksum_catches_a_restore_that_silently_changed_a_value() {
+    let source = TestServer::start();
+    fill_db(&source, "d", &[("t", 3000), ("u", 500)], None);
+    let dir = support::tempdir("mysnap-repo-");
+    let repo = dir.path().join("repo");
+    init(&repo, &[]);
+    let id = dump(&source, &repo, &["d"], &["--chunk-size", "64K"]);
+
+    // A target whose table rewrites one value on insert: no error, no warning.
+    let tampering = |target: &TestServer| {
+        target.sql(
+            "CREATE DATABASE d; USE d;
+             CREATE TABLE t (id INT PRIMARY KEY, v VARCHAR(255) NOT NULL) ENGINE=InnoDB;
+             CREATE TRIGGER t_bi BEFORE INSERT ON t FOR EACH ROW
+               SET NEW.v = IF(NEW.id = 1234, 'changed', NEW.v);",
+        );
+    };
+    let silent = TestServer::start();
+    tampering(&silent);
+    let out = restore(&silent, &repo, &id, &["--existing", "append"]);
+    assert!(out.status.success(), "{}", support::stderr(&out));
+    assert_eq!(
+        silent.query_value("SELECT v FROM d.t WHERE id = 1234"),
+        "changed"
+    );
+
+    let checked = TestServer::start();
+    tampering(&checked);
+    let out = restore(
+        &checked,
+        &repo,
+        &id,
+        &["--existing", "append", "--checksum"],
+    );
+    one_error_line(&out, &["--checksum", "`d`.`t`", "not what the dump read"]);
+
+    // An honest target passes, every table read back.
+    let honest = TestServer::start();
+    let out = restore(&honest, &repo, &id, &["--checksum"]);
+    assert!(out.status.success(), "{}", support::stderr(&out));
+    assert!(
+        stdout(&out).contains("checksum: 2 tables read back"),
+        "{}",
+        stdout(&out)
+    );
+
+    // verify --restore-to: restored into scratch databases, read back, dropped; recorded.
+    let scratch = TestServer::start();
+    let mut args = vec![
+        "verify".to_string(),
+        id.clone(),
+        "--repo".into(),
+        s(&repo),
+        "--restore-to".into(),
+    ];
+    args.extend(scratch.conn_args());
+    let out = run_mysnap_ok(&args);
+    assert!(
+        stdout(&out).contains("scratch databases dropped"),
+        "{}",
+        stdout(&out)
+    );
+    assert!(
+        user_databases(&scratch)
+            .iter()
+            .all(|d| !d.starts_with("mysnap_verify")),
+        "{:?}",
+        user_databases(&scratch)
+    );
+    let v = list_json(&repo);
+    assert_eq!(v[0]["last_verified"]["ok"], true, "{v:?}");
+    assert_eq!(v[0]["last_verified"]["restored"], true, "{v:?}");
+    // And into the tampering server: the scratch copy is fresh, so it passes there too,
+    // but the server's own database d was never touched.
+    let mut args = vec![
+        "verify".to_string(),
+        id.clone(),
+        "--repo".into(),
+        s(&repo),
+        "--restore-to".into(),
+    ];
+    args.extend(silent.conn_args());
+    run_mysnap_ok(&args);
+    assert_eq!(
+        silent.query_value("SELECT v FROM d.t WHERE id = 1234"),
+        "changed"
+    );
 }

@@ -76,7 +76,8 @@ fn fidelity_fixture_round_trips_byte_identical() {
         &out,
         &["--threads", "4", "--chunk-size", "64K"],
     );
-    restore(&target, &out, &["--threads", "4"]);
+    // --checksum: every table read back gives the digest the dump recorded.
+    restore(&target, &out, &["--threads", "4", "--checksum"]);
     let names: Vec<&str> = dbs.iter().map(String::as_str).collect();
     assert_same_data(&source, &target, &names);
     assert_eq!(
