@@ -63,7 +63,7 @@ stored=$(du -sb "$work/repo/data" | cut -f1)
 
 # 1000 snapshots: real dumps of a small database into one repository.
 echo "taking $SNAPSHOTS snapshots of a small database"
-server_client "$work/src" -e "CREATE DATABASE small; CREATE TABLE small.t (id INT PRIMARY KEY, v INT); INSERT INTO small.t SELECT seq, seq FROM seq_1_to_1000"
+server_client "$work/src" -e "CREATE DATABASE small; USE small; CREATE TABLE t (id INT PRIMARY KEY, v INT); INSERT INTO t SELECT seq, seq FROM seq_1_to_1000"
 "$mysnap" init --repo "$work/many" >/dev/null
 for i in $(seq 1 "$SNAPSHOTS"); do
   server_client "$work/src" -e "UPDATE small.t SET v = v + 1 WHERE id = $((i % 1000 + 1))"

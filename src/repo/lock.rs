@@ -75,7 +75,7 @@ impl LockInfo {
 pub struct Lock {
     store: Arc<dyn Store>,
     name: String,
-    stop: Arc<AtomicBool>,
+    stop: Option<std::sync::mpsc::Sender<()>>,
     /// Set when a refresh found the lock object gone (removed as stale by another
     /// process): what it protected may have been removed meanwhile.
     lost: Arc<AtomicBool>,
@@ -141,39 +141,29 @@ impl Lock {
                 STALE.as_secs() / 60
             )));
         }
-        let stop = Arc::new(AtomicBool::new(false));
+        // Dropping the sender wakes the refresher at once: releasing never waits.
+        let (stop, stopped) = std::sync::mpsc::channel::<()>();
         let lost = Arc::new(AtomicBool::new(false));
         let refresher = {
-            let (store, name, stop, lost, mut info) = (
-                store.clone(),
-                name.clone(),
-                stop.clone(),
-                lost.clone(),
-                info,
-            );
+            let (store, name, lost, mut info) = (store.clone(), name.clone(), lost.clone(), info);
             std::thread::spawn(move || {
-                let step = Duration::from_millis(200);
-                let mut waited = Duration::ZERO;
-                while !stop.load(Ordering::Relaxed) {
-                    std::thread::sleep(step);
-                    waited += step;
-                    if waited >= REFRESH {
-                        waited = Duration::ZERO;
-                        if matches!(store.stat(&name), Ok(None)) {
-                            // Not written again: whoever removed it went on without it.
-                            lost.store(true, Ordering::Relaxed);
-                            break;
-                        }
-                        info.refreshed = now_secs();
-                        let _ = write(&*store, &name, &info);
+                while let Err(std::sync::mpsc::RecvTimeoutError::Timeout) =
+                    stopped.recv_timeout(REFRESH)
+                {
+                    if matches!(store.stat(&name), Ok(None)) {
+                        // Not written again: whoever removed it went on without it.
+                        lost.store(true, Ordering::Relaxed);
+                        break;
                     }
+                    info.refreshed = now_secs();
+                    let _ = write(&*store, &name, &info);
                 }
             })
         };
         Ok(Lock {
             store,
             name,
-            stop,
+            stop: Some(stop),
             lost,
             refresher: Some(refresher),
         })
@@ -195,7 +185,7 @@ impl Lock {
 
 impl Drop for Lock {
     fn drop(&mut self) {
-        self.stop.store(true, Ordering::Relaxed);
+        drop(self.stop.take());
         if let Some(t) = self.refresher.take() {
             let _ = t.join();
         }
