@@ -43,13 +43,17 @@ for run in $(seq 1 "$RUNS"); do
   echo "run $run/$RUNS"
   rm -rf "$work/dir" "$work/repo"
   "$mysnap" init --repo "$work/repo" >/dev/null
-  timed "dump:directory" "$mysnap" dump "${src[@]}" -B sbtest --output "$work/dir" --threads "$THREADS" -q
-  timed "dump:repository" "$mysnap" dump "${src[@]}" -B sbtest --repo "$work/repo" --threads "$THREADS" -q
-  id=$(cat "$work/out.log")
-  reset_target
-  timed "restore:directory" "$mysnap" restore "$work/dir" "${dst[@]}" --threads "$THREADS" -q
-  reset_target
-  timed "restore:repository" "$mysnap" restore "$id" --repo "$work/repo" "${dst[@]}" --threads "$THREADS" -q
+  # Alternate which goes first, so that neither always meets the server's leftovers
+  # (purge after a DROP, a warm or cold buffer pool).
+  dump_dir() { timed "dump:directory" "$mysnap" dump "${src[@]}" -B sbtest --output "$work/dir" --threads "$THREADS" -q; }
+  dump_repo() {
+    timed "dump:repository" "$mysnap" dump "${src[@]}" -B sbtest --repo "$work/repo" --threads "$THREADS" -q
+    id=$(cat "$work/out.log")
+  }
+  restore_dir() { reset_target; timed "restore:directory" "$mysnap" restore "$work/dir" "${dst[@]}" --threads "$THREADS" -q; }
+  restore_repo() { reset_target; timed "restore:repository" "$mysnap" restore "$id" --repo "$work/repo" "${dst[@]}" --threads "$THREADS" -q; }
+  if [ $((run % 2)) = 1 ]; then dump_dir; dump_repo; restore_dir; restore_repo
+  else dump_repo; dump_dir; restore_repo; restore_dir; fi
   # The disk's sequential read rate over the snapshot's own objects, then verify of them,
   # both from a cold page cache.
   drop_caches
@@ -82,9 +86,10 @@ for line in open(sys.argv[1]):
     name, secs, rss = line.split()
     rows.setdefault(name, []).append((float(secs), int(rss)))
 med = {k: statistics.median(s for s, _ in v) for k, v in rows.items()}
-print(f"{'step':<26}{'median s':>10}{'runs':>6}{'max RSS MiB':>13}")
+print(f"{'step':<26}{'median s':>10}{'max RSS MiB':>13}  each run (s)")
 for k, v in rows.items():
-    print(f"{k:<26}{med[k]:>10.2f}{len(v):>6}{max(r for _, r in v)/1024:>13.0f}")
+    each = " ".join(f"{s_:.2f}" for s_, _ in v)
+    print(f"{k:<26}{med[k]:>10.2f}{max(r for _, r in v)/1024:>13.0f}  {each}")
 def ratio(a, b, what):
     if a in med and b in med and med[b] > 0:
         print(f"{what}: {a} / {b} = {med[a]/med[b]:.3f}")

@@ -34,12 +34,24 @@ canon() {
   mariadb-dump --no-defaults -uroot -S "$1/mysqld.sock" --skip-dump-date --skip-comments --order-by-primary \
     --hex-blob --default-character-set=binary --routines --triggers --events --databases "${dbs[@]}"
 }
-canon "$work/source" > "$work/source.sql"
-canon "$work/target" > "$work/target.sql"
-if cmp -s "$work/source.sql" "$work/target.sql"; then
-  echo "IDENTICAL: $(wc -c < "$work/source.sql") bytes of mariadb-dump output match"
-else
-  diff "$work/source.sql" "$work/target.sql" | head -40
-  echo "DIFFERENT" >&2
-  exit 1
-fi
+compare() {
+  canon "$work/source" > "$work/source.sql"
+  canon "$work/target" > "$work/target.sql"
+  if cmp -s "$work/source.sql" "$work/target.sql"; then
+    echo "IDENTICAL: $(wc -c < "$work/source.sql") bytes of mariadb-dump output match"
+  else
+    diff "$work/source.sql" "$work/target.sql" | head -40
+    echo "DIFFERENT" >&2
+    exit 1
+  fi
+}
+compare
+
+echo "== the same through a repository: init, dump, list, verify, restore latest --checksum"
+$mysnap init --repo "$work/repo"
+$mysnap dump -h 127.0.0.1 -P "$src_port" -u root "${db_flags[@]}" --repo "$work/repo" --threads 4 --tag demo -q
+$mysnap list --repo "$work/repo"
+$mysnap verify latest --repo "$work/repo"
+for d in "${dbs[@]}"; do server_client "$work/target" -e "DROP DATABASE \`$d\`"; done
+$mysnap restore latest --repo "$work/repo" -h 127.0.0.1 -P "$dst_port" -u root --threads 4 --checksum
+compare

@@ -12,7 +12,7 @@ use sha2::{Digest, Sha256};
 
 use super::Source;
 use crate::error::{Error, Result};
-use crate::format::digest::{RowTextDigester, RowsDigest};
+use crate::format::digest::RowsDigest;
 use crate::format::manifest::DataFile;
 use crate::format::rowtext::RowCounter;
 use crate::format::Codec;
@@ -165,7 +165,6 @@ fn count_rows(
         .decoder(std::io::BufReader::with_capacity(256 * 1024, input))
         .map_err(|e| format!("does not decompress ({e})"))?;
     let mut counter = RowCounter::new(columns);
-    let mut digester = RowTextDigester::default();
     let mut block = vec![0u8; 256 * 1024];
     let mut bytes = 0u64;
     loop {
@@ -177,7 +176,6 @@ fn count_rows(
         };
         bytes += n as u64;
         counter.push(&block[..n]);
-        digester.push(&block[..n]);
     }
     let found = counter.finish()?;
     if let Some((row, fields)) = counter.bad_row {
@@ -185,7 +183,7 @@ fn count_rows(
             "row {row} has {fields} fields, its table {columns} columns"
         ));
     }
-    Ok((found, bytes, digester.digest()))
+    Ok((found, bytes, counter.digest()))
 }
 
 /// Runs `check` on every item, on a pool of `threads` threads. The error is the first
