@@ -67,28 +67,6 @@ impl RepoArg {
     }
 }
 
-/// The option files of a command that does not connect (their `[mysnap]` group may name
-/// the repository): read by `main` before clap parses, so the values are not used here.
-#[derive(Debug, Clone, Args)]
-#[allow(dead_code)]
-pub struct OptionFileArgs {
-    /// Read no option file.
-    #[arg(long)]
-    pub no_defaults: bool,
-    /// Read only this option file.
-    #[arg(long, value_name = "FILE")]
-    pub defaults_file: Option<PathBuf>,
-    /// Read this option file after the global ones.
-    #[arg(long, value_name = "FILE")]
-    pub defaults_extra_file: Option<PathBuf>,
-    /// Also read groups with this suffix ([mysnap_SUFFIX]).
-    #[arg(long, value_name = "SUFFIX")]
-    pub defaults_group_suffix: Option<String>,
-    /// Print the settings the option files give, and stop.
-    #[arg(long)]
-    pub print_defaults: bool,
-}
-
 /// Retention rules; any combination, a snapshot kept by any rule is kept.
 #[derive(Debug, Clone, Default, Args)]
 pub struct PolicyArgs {
@@ -135,7 +113,7 @@ fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
 pub struct InitArgs {
     /// Option files.
     #[command(flatten)]
-    pub option_files: OptionFileArgs,
+    pub option_files: mysnap::connect::OptionFileFlags,
     /// Where.
     #[command(flatten)]
     pub repo: RepoArg,
@@ -149,7 +127,7 @@ pub struct InitArgs {
 pub struct ListArgs {
     /// Option files.
     #[command(flatten)]
-    pub option_files: OptionFileArgs,
+    pub option_files: mysnap::connect::OptionFileFlags,
     /// Where.
     #[command(flatten)]
     pub repo: RepoArg,
@@ -163,7 +141,7 @@ pub struct ListArgs {
 pub struct ForgetArgs {
     /// Option files.
     #[command(flatten)]
-    pub option_files: OptionFileArgs,
+    pub option_files: mysnap::connect::OptionFileFlags,
     /// Where.
     #[command(flatten)]
     pub repo: RepoArg,
@@ -187,7 +165,7 @@ pub struct ForgetArgs {
 pub struct DeleteArgs {
     /// Option files.
     #[command(flatten)]
-    pub option_files: OptionFileArgs,
+    pub option_files: mysnap::connect::OptionFileFlags,
     /// Snapshot ID (a unique prefix will do).
     pub id: String,
     /// Where.
@@ -200,7 +178,7 @@ pub struct DeleteArgs {
 pub struct ProtectArgs {
     /// Option files.
     #[command(flatten)]
-    pub option_files: OptionFileArgs,
+    pub option_files: mysnap::connect::OptionFileFlags,
     /// Snapshot ID (a unique prefix, or latest).
     pub id: String,
     /// Where.
@@ -494,7 +472,7 @@ pub struct RestoreArgs {
 pub struct ShowArgs {
     /// Option files.
     #[command(flatten)]
-    pub option_files: OptionFileArgs,
+    pub option_files: mysnap::connect::OptionFileFlags,
     /// A dump directory, or with a repository a snapshot ID (a unique prefix, or latest).
     pub target: String,
     /// Where, for a snapshot.

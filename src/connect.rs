@@ -110,6 +110,17 @@ pub struct ConnectFlags {
     /// Seconds to wait for a connection.
     #[arg(long)]
     pub connect_timeout: Option<u64>,
+    /// Which option files are read.
+    #[command(flatten)]
+    pub option_files: OptionFileFlags,
+}
+
+/// The option files to read, as the mysql client takes them. `main` reads them before
+/// the arguments are parsed (their `[mysnap]` group supplies flags), so nothing reads
+/// these fields after parsing; they are here so that clap knows the flags, on commands
+/// that connect and on those that only read `[mysnap]` settings.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct OptionFileFlags {
     /// Read no option file.
     #[arg(long)]
     pub no_defaults: bool,

@@ -97,6 +97,15 @@ fn restore(target: &TestServer, repo: &Path, id: &str, extra: &[&str]) -> std::p
     run_mysnap(&args)
 }
 
+/// Restores snapshot `id` into a fresh server and checks it holds `dbs` as `like` does.
+fn assert_restores_as(like: &TestServer, repo: &Path, id: &str, dbs: &[&str]) -> TestServer {
+    let target = TestServer::start();
+    let out = restore(&target, repo, id, &[]);
+    assert!(out.status.success(), "{}", support::stderr(&out));
+    assert_same_data(like, &target, dbs);
+    target
+}
+
 fn user_databases(server: &TestServer) -> Vec<String> {
     server
         .sql(
@@ -195,10 +204,7 @@ fn snapshots_are_listed_restored_by_id_verified_and_kept_by_retention() {
     let old_orders =
         target.query_value("SELECT COUNT(*) FROM shop.orders WHERE v LIKE BINARY '%x'");
     assert_eq!(old_orders, "0", "the first snapshot predates the update");
-    let latest = TestServer::start();
-    let out = restore(&latest, &repo, "latest", &[]);
-    assert!(out.status.success(), "{}", support::stderr(&out));
-    assert_same_data(&source, &latest, &["shop", "static"]);
+    let latest = assert_restores_as(&source, &repo, "latest", &["shop", "static"]);
 
     // verify --all reads every object and records the outcome that list shows.
     let out = run_mysnap_ok(&["verify", "--all", "--repo", &s(&repo), "--json"]);
@@ -246,10 +252,7 @@ fn snapshots_are_listed_restored_by_id_verified_and_kept_by_retention() {
         "the prune freed the first snapshot's own objects"
     );
     run_mysnap_ok(&["verify", "--all", "--repo", &s(&repo)]);
-    let again = TestServer::start();
-    let out = restore(&again, &repo, &second, &[]);
-    assert!(out.status.success(), "{}", support::stderr(&out));
-    assert_same_data(&latest, &again, &["shop", "static"]);
+    assert_restores_as(&latest, &repo, &second, &["shop", "static"]);
 
     // The default policy (7 days) keeps everything this young; protect --remove then
     // delete removes a snapshot for good.
@@ -553,10 +556,7 @@ fn a_full_disk_or_a_read_only_repository_leaves_no_snapshot_and_prune_cleans_up(
     one_error_line(&out, &["read-only", &s(&repo)]);
     assert_eq!(listed(&repo).len(), 1);
     run_mysnap_ok(&["verify", &kept, "--repo", &s(&repo)]);
-    let target = TestServer::start();
-    let out = restore(&target, &repo, &kept, &[]);
-    assert!(out.status.success(), "{}", support::stderr(&out));
-    assert_same_data(&source, &target, &["small"]);
+    assert_restores_as(&source, &repo, &kept, &["small"]);
 }
 
 #[test]
@@ -640,10 +640,7 @@ fn kill_9_anywhere_never_lists_an_incomplete_snapshot_nor_loses_a_complete_one()
     // The next prune finishes whatever was interrupted; what is left restores exactly.
     run_mysnap_ok(&["forget", "--repo", &r, "--keep-last", "100", "--prune"]);
     check(&complete);
-    let target = TestServer::start();
-    let out = restore(&target, &repo, "latest", &[]);
-    assert!(out.status.success(), "{}", support::stderr(&out));
-    assert_same_data(&source, &target, &["d"]);
+    assert_restores_as(&source, &repo, "latest", &["d"]);
 }
 
 #[test]
@@ -704,10 +701,7 @@ fn a_dump_and_a_forget_at_once_lose_nothing() {
     }
     run_mysnap_ok(&["forget", "--repo", &r, "--keep-last", "1", "--prune"]);
     run_mysnap_ok(&["verify", "--all", "--repo", &r]);
-    let target = TestServer::start();
-    let out = restore(&target, &repo, &new, &[]);
-    assert!(out.status.success(), "{}", support::stderr(&out));
-    assert_same_data(&source, &target, &["d"]);
+    assert_restores_as(&source, &repo, &new, &["d"]);
 }
 
 #[test]
