@@ -240,10 +240,14 @@ pub fn remove_stale(store: &dyn Store) -> Result<usize> {
     let now = now_secs();
     let mut removed = 0;
     for (name, _) in store.list("locks/")? {
-        let stale = store
-            .read_all(&name)
+        let bytes = match store.read_all(&name) {
+            Ok(b) => b,
+            // Released meanwhile; any other failure to read is no proof it is stale.
+            Err(_) if store.stat(&name)?.is_none() => continue,
+            Err(e) => return Err(e),
+        };
+        let stale = serde_json::from_slice::<LockInfo>(&bytes)
             .ok()
-            .and_then(|b| serde_json::from_slice::<LockInfo>(&b).ok())
             .is_none_or(|i| i.is_stale(now));
         if stale {
             store.delete(&name)?;

@@ -197,7 +197,13 @@ impl Store for LocalStore {
                 if part.starts_with('.') {
                     continue;
                 }
-                let meta = entry.metadata().map_err(|e| Error::io(entry.path(), e))?;
+                let meta = match entry.metadata() {
+                    Ok(m) => m,
+                    // Removed between the listing and the stat (a lock released by
+                    // another process): not there, as an object store would list it.
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+                    Err(e) => return Err(Error::io(entry.path(), e)),
+                };
                 let path = entry.path();
                 if meta.is_dir() {
                     stack.push(path);
@@ -301,5 +307,30 @@ mod tests {
             .permissions()
             .mode();
         assert_eq!(mode & 0o777, 0o600);
+    }
+
+    #[test]
+    fn a_listing_skips_objects_removed_while_it_runs() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = std::sync::Arc::new(LocalStore::open(dir.path()).unwrap());
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let churn = {
+            let (store, stop) = (store.clone(), stop.clone());
+            std::thread::spawn(move || {
+                let mut i = 0u64;
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    let name = format!("locks/l-{}.json", i % 512);
+                    store.put_bytes(&name, b"{}").unwrap();
+                    store.delete(&name).unwrap();
+                    i += 1;
+                }
+            })
+        };
+        let started = std::time::Instant::now();
+        while started.elapsed() < std::time::Duration::from_secs(1) {
+            store.list("locks/").expect("a listing racing removals");
+        }
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        churn.join().unwrap();
     }
 }
