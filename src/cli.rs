@@ -48,6 +48,66 @@ pub enum Command {
     Delete(DeleteArgs),
     /// Protect a snapshot from every retention rule (--remove lifts that).
     Protect(ProtectArgs),
+    /// The binary-log archive that rolls snapshots forward: `binlog archive` streams the
+    /// source's binary log into the repository, `binlog status` shows what it holds.
+    #[command(subcommand)]
+    Binlog(BinlogCommand),
+}
+
+/// `mysnap binlog ...`.
+#[derive(Debug, Subcommand)]
+pub enum BinlogCommand {
+    /// Stream the source's binary log into the repository as a replica does, resuming
+    /// exactly after the last archived event, until stopped (--once: what the source has
+    /// now, then exit, for cron).
+    #[command(disable_help_flag = true, after_help = CONNECTION_HELP)]
+    Archive(BinlogArchiveArgs),
+    /// The archive: first and last archived events (time, GTID, file:position),
+    /// segments, bytes, gaps, and the archiver's lag behind the source.
+    Status(BinlogStatusArgs),
+}
+
+/// `mysnap binlog archive`.
+#[derive(Debug, Args)]
+pub struct BinlogArchiveArgs {
+    /// Connection to the source.
+    #[command(flatten)]
+    pub connection: ConnectFlags,
+    /// Print help.
+    #[arg(long, action = ArgAction::Help)]
+    pub help: Option<bool>,
+    /// Where.
+    #[command(flatten)]
+    pub repo: RepoArg,
+    /// Replica server id to register with (unique among the source's replicas and
+    /// different from every server's own; default: one derived from the repository).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    pub server_id: Option<u32>,
+    /// Archive what the source has now, then exit.
+    #[arg(long)]
+    pub once: bool,
+    /// Go on after a gap (binary logs purged before they were archived, a reset binary
+    /// log, another server after a failover), recording it: targets inside the gap
+    /// cannot be restored.
+    #[arg(long)]
+    pub after_gap: bool,
+    /// Progress and quiet.
+    #[command(flatten)]
+    pub report: ReportArgs,
+}
+
+/// `mysnap binlog status`.
+#[derive(Debug, Args)]
+pub struct BinlogStatusArgs {
+    /// Option files.
+    #[command(flatten)]
+    pub option_files: mysnap::connect::OptionFileFlags,
+    /// Where.
+    #[command(flatten)]
+    pub repo: RepoArg,
+    /// Print a JSON object.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// Where the repository is.

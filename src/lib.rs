@@ -16,6 +16,7 @@
 //! is the on-disk format with no connection, `restore`'s steps load it back.
 
 pub(crate) mod accounts;
+pub mod binlog;
 pub(crate) mod catalog;
 pub mod connect;
 pub mod dump;

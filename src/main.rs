@@ -46,6 +46,11 @@ fn main() -> ExitCode {
         Command::Forget(args) => commands::repo::forget(args),
         Command::Delete(args) => commands::repo::delete(args),
         Command::Protect(args) => commands::repo::protect(args),
+        Command::Binlog(cli::BinlogCommand::Status(args)) => commands::binlog::status(args),
+        Command::Binlog(cli::BinlogCommand::Archive(args)) => run_async(
+            commands::binlog::archive(args, defaults),
+            "stopped; the archive holds what was written, and the next run resumes exactly after it",
+        ),
         Command::Show(args) => commands::show::run(args),
         Command::Verify(args) => run_async(
             commands::verify::run(args, defaults),
@@ -98,13 +103,23 @@ fn read_defaults(args: &mut Vec<std::ffi::OsString>) -> Result<Option<commands::
         .unwrap_or("")
         .to_string();
     let command = Cli::command();
-    let Some(sub) = command.get_subcommands().find(|c| {
-        c.get_name() == sub_name
-            && c.get_arguments()
-                .any(|a| matches!(a.get_long(), Some("host" | "repo")))
+    // A command, or a command of a group (`binlog archive`): where its flags begin.
+    let mut at = 2;
+    let mut sub = command.get_subcommands().find(|c| c.get_name() == sub_name);
+    if let Some(group) = sub.filter(|c| c.has_subcommands()) {
+        let name = args.get(2).and_then(|a| a.to_str()).unwrap_or("");
+        sub = group.get_subcommands().find(|c| c.get_name() == name);
+        at = 3;
+    }
+    let Some(sub) = sub.filter(|c| {
+        c.get_arguments()
+            .any(|a| matches!(a.get_long(), Some("host" | "repo")))
     }) else {
         return Ok(Some(commands::Defaults::default()));
     };
+    if args.len() < at {
+        return Ok(Some(commands::Defaults::default()));
+    }
     let (sources, print) = cli::defaults_sources(args);
     let env = |k: &str| std::env::var(k).ok();
     let home = std::env::var_os("HOME").map(std::path::PathBuf::from);
@@ -119,13 +134,13 @@ fn read_defaults(args: &mut Vec<std::ffi::OsString>) -> Result<Option<commands::
         .filter(|g| g.starts_with("mysnap"))
         .cloned()
         .collect();
-    let flags = cli::settings_as_flags(&loaded, &mysnap_groups, sub, &args[2..])?;
+    let flags = cli::settings_as_flags(&loaded, &mysnap_groups, sub, &args[at..])?;
     if print {
         println!("mysnap {sub_name} would have been started with the following arguments:");
         println!("{}", loaded.print_defaults(&groups).join(" "));
         return Ok(None);
     }
-    args.splice(2..2, flags);
+    args.splice(at..at, flags);
     Ok(Some(commands::Defaults { loaded, groups }))
 }
 

@@ -1,6 +1,7 @@
 //! One module per subcommand: turn parsed flags into library options, call the engine,
 //! print the outcome.
 
+pub mod binlog;
 pub mod dump;
 pub mod repo;
 pub mod restore;

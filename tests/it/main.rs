@@ -5,6 +5,7 @@
 mod support;
 
 mod bad_input;
+mod binlog_archive;
 mod connection;
 mod consistency;
 mod gentle;
