@@ -459,8 +459,9 @@ pub enum DefinerArg {
 /// `mysnap restore`.
 #[derive(Debug, Args)]
 pub struct RestoreArgs {
-    /// A dump directory, or with a repository a snapshot ID (a unique prefix, or latest).
-    pub target: String,
+    /// A dump directory, or with a repository a snapshot ID (a unique prefix, or latest);
+    /// with --until*, optional: the newest snapshot before the target is chosen.
+    pub target: Option<String>,
     /// Where, for a snapshot.
     #[command(flatten)]
     pub repo: RepoArg,
@@ -522,6 +523,25 @@ pub struct RestoreArgs {
     /// of them; fail naming the first table that differs.
     #[arg(long)]
     pub checksum: bool,
+    /// Point in time: roll the snapshot forward with the repository's archived binary
+    /// log to include every transaction committed in or before this second: RFC 3339
+    /// (2026-12-02T02:14:00Z, or with an offset) or 'YYYY-MM-DD HH:MM:SS' in this host's
+    /// time zone.
+    #[arg(long, value_name = "TIME", group = "pitr")]
+    pub until: Option<String>,
+    /// Point in time: up to the transaction that brings the position to this GTID
+    /// (MariaDB: domain-server-sequence, several separated by commas).
+    #[arg(long, value_name = "GTID_POS", group = "pitr")]
+    pub until_gtid: Option<String>,
+    /// Point in time: every transaction ending at or before this source binlog position
+    /// (FILE:POS, between transactions, as SHOW MASTER STATUS gives it).
+    #[arg(long, value_name = "FILE:POS", group = "pitr")]
+    pub until_position: Option<String>,
+    /// Where mysnap listens for the target's replica connection during the replay
+    /// (HOST:PORT; port 0 for any free one). The target must reach it: the default suits
+    /// a target on this host.
+    #[arg(long, value_name = "HOST:PORT", default_value = "127.0.0.1:0")]
+    pub replay_address: String,
     /// Progress and quiet.
     #[command(flatten)]
     pub report: ReportArgs,

@@ -14,6 +14,8 @@
 pub(crate) mod archive;
 pub(crate) mod event;
 pub(crate) mod gtid;
+pub mod replay;
+pub(crate) mod serve;
 
 use std::io::Read;
 use std::sync::Arc;

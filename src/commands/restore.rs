@@ -3,6 +3,7 @@
 use std::sync::Arc;
 
 use anyhow::Result;
+use mysnap::binlog::replay::{self, Until};
 use mysnap::progress::Progress;
 use mysnap::restore::{self, RestoreOptions, Selection};
 
@@ -12,7 +13,51 @@ use crate::display::{bytes, count};
 
 /// Validates the flags, runs the restore (or plans it), prints a summary.
 pub async fn run(args: RestoreArgs, defaults: super::Defaults) -> Result<()> {
-    let source = super::source(&args.target, &args.repo)?;
+    let until = match (&args.until, &args.until_gtid, &args.until_position) {
+        (Some(t), _, _) => Some(Until::time(t)?),
+        (_, Some(g), _) => Some(Until::gtid(g)?),
+        (_, _, Some(p)) => Some(Until::position(p)?),
+        _ => None,
+    };
+    let replay = match &until {
+        None => None,
+        Some(until) => {
+            if args.repo.repo.is_none() {
+                anyhow::bail!("--until, --until-gtid and --until-position need a repository (--repo REPO or MYSNAP_REPO) holding snapshots and the archived binary log");
+            }
+            if !args.include.is_empty() || !args.exclude.is_empty() || !args.rename.is_empty() {
+                anyhow::bail!("--include, --exclude and --rename cannot be combined with a point-in-time restore yet: restore whole databases");
+            }
+            let repo = super::repo::open(&args.repo)?;
+            let plan = replay::plan(&repo, until, args.target.as_deref())?;
+            if !args.report.quiet {
+                eprintln!(
+                    "point in time {}: snapshot {}, then {} of archived binary log ({}) from {}:{} to {}:{}{}",
+                    until.describe(),
+                    plan.snapshot,
+                    count(plan.transactions, "transaction", "transactions"),
+                    bytes(plan.bytes),
+                    plan.start.0,
+                    plan.start.1,
+                    plan.stop.0,
+                    plan.stop.1,
+                    plan.stop_gtid
+                        .as_deref()
+                        .map(|g| format!(", last GTID {g}"))
+                        .unwrap_or_default()
+                );
+            }
+            Some((repo, plan))
+        }
+    };
+    let target = match (&replay, &args.target) {
+        (Some((_, plan)), _) => plan.snapshot.clone(),
+        (None, Some(t)) => t.clone(),
+        (None, None) => anyhow::bail!(
+            "what to restore? give a dump directory, or a snapshot ID with --repo (or --until TIME to choose the snapshot)"
+        ),
+    };
+    let source = super::source(&target, &args.repo)?;
     let options = RestoreOptions {
         source: source.clone(),
         threads: args.threads,
@@ -40,11 +85,64 @@ pub async fn run(args: RestoreArgs, defaults: super::Defaults) -> Result<()> {
         let plan = restore::dry_run(&connector, &options, prepared, progress)
             .await
             .map_err(|e| super::name_server(e, &connector))?;
-        return print_plan(plan);
+        print_plan(plan)?;
+        if let Some((_, plan)) = &replay {
+            println!(
+                "replay: {}, {}, {} of binary log events from {}:{} to {}:{}{}",
+                count(plan.transactions, "transaction", "transactions"),
+                count(plan.events, "event", "events"),
+                bytes(plan.bytes),
+                plan.start.0,
+                plan.start.1,
+                plan.stop.0,
+                plan.stop.1,
+                plan.stop_time
+                    .map(|t| format!(
+                        ", last transaction committed at {}",
+                        humantime::format_rfc3339_seconds(
+                            std::time::UNIX_EPOCH + std::time::Duration::from_secs(u64::from(t))
+                        )
+                    ))
+                    .unwrap_or_default()
+            );
+        }
+        return Ok(());
     }
-    let s = restore::run(&connector, &options, prepared, progress)
+    let databases: Vec<String> = prepared
+        .manifest
+        .databases
+        .iter()
+        .map(|d| d.name.clone())
+        .collect();
+    let s = restore::run(&connector, &options, prepared, progress.clone())
         .await
         .map_err(|e| super::name_server(e, &connector))?;
+    if let Some((repo, plan)) = &replay {
+        let r = replay::replay(
+            &connector,
+            repo,
+            plan,
+            &databases,
+            &args.replay_address,
+            &*progress,
+        )
+        .await
+        .map_err(|e| super::name_server(e, &connector))?;
+        if !args.report.quiet {
+            println!(
+                "replayed {} ({}) in {:.1} s, up to {}:{}{}",
+                count(r.transactions, "transaction", "transactions"),
+                bytes(r.bytes),
+                r.seconds,
+                plan.stop.0,
+                plan.stop.1,
+                plan.stop_gtid
+                    .as_deref()
+                    .map(|g| format!(" (GTID {g})"))
+                    .unwrap_or_default()
+            );
+        }
+    }
     if !args.report.quiet {
         // A resumed restore counts what every run loaded, and says what this one did.
         let resumed = if s.resumed_files > 0 {

@@ -1,0 +1,660 @@
+//! Point-in-time restore: which snapshot, which archived events, and their replay onto
+//! the target by the target's own replication applier, which mysnap feeds as a primary
+//! (see `serve`), up to the exact end of the last transaction the target asks for.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+
+use mysql_async::prelude::Queryable;
+
+use crate::connect::{Connector, Flavor, ServerInfo};
+use crate::error::{Error, Result};
+use crate::progress::Progress;
+use crate::repo::{Repository, SnapshotIndex};
+
+use super::event::{self, kind, Boundaries, Header, Step};
+use super::gtid::GtidState;
+use super::serve::{self, Feed};
+use super::{Archive, SegmentHeader};
+
+/// Up to where a restore rolls forward.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Until {
+    /// Every transaction committed in or before this second (seconds since the epoch).
+    Time(u64),
+    /// Every transaction up to the one that makes the position reach this GTID position.
+    Gtid(String),
+    /// Every transaction that ends at or before this file and position.
+    Position(String, u64),
+}
+
+impl Until {
+    /// Parses `--until`: RFC 3339 with an offset or `Z`, or `YYYY-MM-DD HH:MM:SS` in the
+    /// host's time zone. A fraction of a second is dropped (the binlog has whole seconds).
+    pub fn time(text: &str) -> Result<Until> {
+        let bad = || {
+            Error::Invalid(format!(
+                "--until {text:?}: expected RFC 3339 (2026-12-02T02:14:00Z, or with an offset like +01:00) or 'YYYY-MM-DD HH:MM:SS' in this host's time zone"
+            ))
+        };
+        let t = text.trim();
+        let has_zone = t.ends_with('Z')
+            || t.ends_with('z')
+            || t.get(t.len().saturating_sub(6)..).is_some_and(|z| {
+                (z.starts_with('+') || z.starts_with('-')) && z.as_bytes()[3] == b':'
+            });
+        let secs = if has_zone {
+            let normalized = t.replacen(' ', "T", 1);
+            chrono_like_rfc3339(&normalized).ok_or_else(bad)?
+        } else {
+            local_time(t).ok_or_else(bad)?
+        };
+        Ok(Until::Time(secs))
+    }
+
+    /// Parses `--until-position FILE:POS`.
+    pub fn position(text: &str) -> Result<Until> {
+        let (file, pos) = text
+            .rsplit_once(':')
+            .and_then(|(f, p)| Some((f, p.parse::<u64>().ok()?)))
+            .filter(|(f, _)| !f.is_empty() && !f.contains('/'))
+            .ok_or_else(|| {
+                Error::Invalid(format!(
+                    "--until-position {text:?}: expected FILE:POSITION, e.g. mysql-bin.000042:1234"
+                ))
+            })?;
+        Ok(Until::Position(file.to_string(), pos))
+    }
+
+    /// Parses `--until-gtid`.
+    pub fn gtid(text: &str) -> Result<Until> {
+        let state = GtidState::parse(text)?;
+        if state == GtidState::Unknown {
+            return Err(Error::Invalid("--until-gtid needs a GTID position".into()));
+        }
+        Ok(Until::Gtid(state.to_string()))
+    }
+
+    /// For people.
+    pub fn describe(&self) -> String {
+        match self {
+            Until::Time(t) => format!("{} (UTC)", rfc3339(*t)),
+            Until::Gtid(g) => format!("GTID {g}"),
+            Until::Position(f, p) => format!("{f}:{p}"),
+        }
+    }
+}
+
+fn rfc3339(secs: u64) -> String {
+    humantime::format_rfc3339_seconds(SystemTime::UNIX_EPOCH + Duration::from_secs(secs))
+        .to_string()
+}
+
+/// Seconds since the epoch of an RFC 3339 time with a zone (fraction dropped).
+fn chrono_like_rfc3339(t: &str) -> Option<u64> {
+    // Split the zone off, read the rest as UTC, then apply the offset.
+    let (base, offset) = if let Some(b) = t.strip_suffix('Z').or_else(|| t.strip_suffix('z')) {
+        (b, 0i64)
+    } else {
+        let (b, z) = t.split_at(t.len() - 6);
+        let sign = if z.starts_with('-') { -1 } else { 1 };
+        let h: i64 = z[1..3].parse().ok()?;
+        let m: i64 = z[4..6].parse().ok()?;
+        (b, sign * (h * 3600 + m * 60))
+    };
+    let base = base.split('.').next()?;
+    let utc = humantime::parse_rfc3339(&format!("{base}Z")).ok()?;
+    let secs = utc.duration_since(SystemTime::UNIX_EPOCH).ok()?.as_secs() as i64;
+    u64::try_from(secs - offset).ok()
+}
+
+/// `YYYY-MM-DD HH:MM:SS` in the host's time zone.
+fn local_time(t: &str) -> Option<u64> {
+    let t = t.replacen('T', " ", 1);
+    let (date, time) = t.split_once(' ')?;
+    let d: Vec<i32> = date
+        .split('-')
+        .map(|x| x.parse().ok())
+        .collect::<Option<_>>()?;
+    let time = time.split('.').next()?;
+    let c: Vec<i32> = time
+        .split(':')
+        .map(|x| x.parse().ok())
+        .collect::<Option<_>>()?;
+    let ([y, mo, da], [h, mi, s]) = (<[i32; 3]>::try_from(d).ok()?, <[i32; 3]>::try_from(c).ok()?);
+    // SAFETY: mktime reads a fully initialised tm and the process's time zone.
+    let mut tm: libc::tm = unsafe { std::mem::zeroed() };
+    tm.tm_year = y - 1900;
+    tm.tm_mon = mo - 1;
+    tm.tm_mday = da;
+    tm.tm_hour = h;
+    tm.tm_min = mi;
+    tm.tm_sec = s;
+    tm.tm_isdst = -1;
+    let secs = unsafe { libc::mktime(&mut tm) };
+    // mktime normalises out-of-range fields: a date that does not exist is refused.
+    if secs < 0 || tm.tm_mday != da || tm.tm_mon != mo - 1 || tm.tm_min != mi || tm.tm_sec != s {
+        return None;
+    }
+    u64::try_from(secs).ok()
+}
+
+/// What a point-in-time restore will do.
+#[derive(Debug, Clone)]
+pub struct ReplayPlan {
+    /// The snapshot loaded first.
+    pub snapshot: String,
+    /// Where replay starts (the snapshot's coordinates) and stops (just after the last
+    /// transaction included).
+    pub start: (String, u64),
+    /// See `start`.
+    pub stop: (String, u64),
+    /// The last included transaction's time and GTID, if any.
+    pub stop_time: Option<u32>,
+    /// See `stop_time`.
+    pub stop_gtid: Option<String>,
+    /// What is replayed.
+    pub transactions: u64,
+    /// See `transactions`.
+    pub events: u64,
+    /// See `transactions`.
+    pub bytes: u64,
+    /// The segments replay reads, from the snapshot's to the stop's.
+    pub segments: Vec<SegmentHeader>,
+    /// Whether the archived events carry checksums.
+    pub checksums: bool,
+}
+
+/// When the archive is known to hold everything: its last event, or later when the
+/// archiver said it was caught up with the source.
+fn covered_until(archive: &Archive, headers: &[SegmentHeader]) -> u64 {
+    let last = headers.last().map_or(0, |h| u64::from(h.last_time));
+    let said = archive.archiver_status().ok().flatten().and_then(|s| {
+        let end = headers.last()?.resume_at();
+        let caught_up =
+            s.lag_seconds == 0.0 && (s.archived_file.clone(), s.archived_position) == end;
+        let updated = humantime::parse_rfc3339(&s.updated).ok()?;
+        caught_up.then(|| {
+            updated
+                .duration_since(SystemTime::UNIX_EPOCH)
+                .ok()
+                .map(|d| d.as_secs())
+        })?
+    });
+    last.max(said.unwrap_or(0))
+}
+
+fn snapshot_time(index: &SnapshotIndex) -> u64 {
+    humantime::parse_rfc3339(&index.created)
+        .ok()
+        .and_then(|t| t.duration_since(SystemTime::UNIX_EPOCH).ok())
+        .map_or(0, |d| d.as_secs())
+}
+
+/// Chooses the snapshot and finds the stop point: with `id`, that snapshot; without, the
+/// newest restorable one before the target whose coordinates the archive covers without
+/// a gap up to it.
+pub fn plan(repo: &Arc<Repository>, until: &Until, id: Option<&str>) -> Result<ReplayPlan> {
+    let archive = Archive::new(repo.clone());
+    let headers = archive.headers()?;
+    if headers.is_empty() {
+        return Err(Error::Invalid(format!(
+            "no binary log is archived in {}: a point-in-time restore needs `mysnap binlog archive` running from the first snapshot on",
+            repo.location()
+        )));
+    }
+    if headers.iter().any(|h| h.source.flavor != "MariaDB") {
+        return Err(Error::Invalid(
+            "replaying a MySQL source's archive is not supported yet (only MariaDB sources)".into(),
+        ));
+    }
+    let mut candidates: Vec<SnapshotIndex> = match id {
+        Some(id) => vec![repo.index(&repo.resolve(id)?)?],
+        None => {
+            let mut l: Vec<_> = repo
+                .list()?
+                .into_iter()
+                .filter(|l| l.restorable)
+                .map(|l| l.index)
+                .collect();
+            l.sort_by(|a, b| b.order().cmp(&a.order()));
+            l
+        }
+    };
+    if let Until::Time(t) = until {
+        if id.is_none() {
+            candidates.retain(|c| snapshot_time(c) <= *t);
+        }
+    }
+    let mut why_not = Vec::new();
+    for c in &candidates {
+        match plan_from(&archive, &headers, c, until) {
+            Ok(p) => return Ok(p),
+            // Not from this snapshot: an older one may do, unless one was named.
+            Err(Refusal::Snapshot(why)) if id.is_none() => why_not.push(format!("{}: {why}", c.id)),
+            Err(Refusal::Snapshot(why)) | Err(Refusal::Target(why)) => {
+                return Err(Error::Invalid(why))
+            }
+            Err(Refusal::Error(e)) => return Err(e),
+        }
+    }
+    let first = headers.first().expect("not empty");
+    Err(Error::Invalid(match why_not.first() {
+        None => format!(
+            "no restorable snapshot of {} was taken before {} (the archive starts at {}, {}:{})",
+            repo.location(),
+            until.describe(),
+            rfc3339(u64::from(first.first_time)),
+            first.file,
+            first.start
+        ),
+        Some(w) => format!(
+            "no snapshot can be rolled forward to {}: {w}",
+            until.describe()
+        ),
+    }))
+}
+
+/// Why a replay cannot be planned from a snapshot.
+enum Refusal {
+    /// Not from this snapshot (another may do).
+    Snapshot(String),
+    /// Not to this target, from any snapshot.
+    Target(String),
+    /// A failure reading the archive.
+    Error(Error),
+}
+
+impl From<Error> for Refusal {
+    fn from(e: Error) -> Self {
+        Refusal::Error(e)
+    }
+}
+
+/// The replay of the archive from snapshot `c` up to `until`.
+fn plan_from(
+    archive: &Archive,
+    headers: &[SegmentHeader],
+    c: &SnapshotIndex,
+    until: &Until,
+) -> std::result::Result<ReplayPlan, Refusal> {
+    let (Some(file), Some(pos)) = (c.binlog.file.clone(), c.binlog.position) else {
+        return Err(Refusal::Snapshot(format!(
+            "snapshot {} has no binlog coordinates (the source's binary log was off)",
+            c.id
+        )));
+    };
+    let Some(first) = headers
+        .iter()
+        .position(|h| h.file == file && h.start <= pos && pos <= h.end)
+    else {
+        return Err(Refusal::Snapshot(format!(
+            "the archive does not hold snapshot {}'s coordinates {file}:{pos} (it runs from {}:{})",
+            c.id, headers[0].file, headers[0].start
+        )));
+    };
+    let mut gtid =
+        GtidState::parse(c.binlog.gtid.as_deref().unwrap_or_default()).unwrap_or_default();
+    let target_gtid = match until {
+        Until::Gtid(g) => Some(GtidState::parse(g)?),
+        _ => None,
+    };
+    match until {
+        Until::Time(t) if snapshot_time(c) > *t => {
+            return Err(Refusal::Snapshot(format!(
+                "snapshot {} was taken at {}, after {}",
+                c.id,
+                c.created,
+                until.describe()
+            )))
+        }
+        Until::Gtid(_) if gtid.reached(target_gtid.as_ref().expect("a GTID target")) => {
+            return Err(Refusal::Snapshot(format!(
+                "snapshot {} (GTID {gtid}) is already at or past {}",
+                c.id,
+                until.describe()
+            )))
+        }
+        Until::Position(f, p) if *f == file && *p < pos => {
+            return Err(Refusal::Snapshot(format!(
+                "snapshot {} ({file}:{pos}) is already past {}",
+                c.id,
+                until.describe()
+            )))
+        }
+        _ => {}
+    }
+    let mut plan = ReplayPlan {
+        snapshot: c.id.clone(),
+        start: (file.clone(), pos),
+        stop: (file.clone(), pos),
+        stop_time: None,
+        stop_gtid: None,
+        transactions: 0,
+        events: 0,
+        bytes: 0,
+        segments: Vec::new(),
+        checksums: true,
+    };
+    let (mut events, mut bytes) = (0u64, 0u64);
+    let mut boundaries = Boundaries::default();
+    let mut last_gtid: Option<String> = None;
+    for (i, h) in headers.iter().enumerate().skip(first) {
+        if i > first && !h.continues(&headers[i - 1]) {
+            return Err(Refusal::Target(format!(
+                "{} lies beyond a gap in the archive (after {}:{}, resumed at {}:{}{})",
+                until.describe(),
+                headers[i - 1].file,
+                headers[i - 1].end,
+                h.file,
+                h.start,
+                h.gap_before
+                    .as_deref()
+                    .map(|g| format!(": {g}"))
+                    .unwrap_or_default()
+            )));
+        }
+        let segment = archive.events(h)?;
+        plan.checksums = event::fde_has_checksum(&segment.fde);
+        plan.segments.push(h.clone());
+        for e in &segment.events {
+            let head = Header::read(e)?;
+            if i == first && head.start() < pos {
+                continue;
+            }
+            if let Until::Position(f, p) = until {
+                if *f == h.file && head.start() == *p && boundaries.between() {
+                    return Ok(plan);
+                }
+                if *f == h.file && head.start() < *p && *p < u64::from(head.log_pos) {
+                    return Err(Refusal::Target(format!(
+                        "{f}:{p} is not between two events of the archive; give a position between transactions, as SHOW MASTER STATUS or a snapshot records it"
+                    )));
+                }
+            }
+            if head.kind == kind::MARIADB_GTID {
+                let g = event::mariadb_gtid(e, plan.checksums)?;
+                last_gtid = Some(g.to_string());
+                gtid.add(&g);
+            }
+            let step = boundaries.step(e, plan.checksums)?;
+            if step == Step::End {
+                if let Until::Time(t) = until {
+                    // The first transaction committed after the target second is not in.
+                    if u64::from(head.timestamp) > *t {
+                        return Ok(plan);
+                    }
+                }
+            }
+            events += 1;
+            bytes += e.len() as u64;
+            if boundaries.between() {
+                plan.stop = (h.file.clone(), u64::from(head.log_pos));
+                plan.events = events;
+                plan.bytes = bytes;
+            }
+            if step == Step::End {
+                plan.transactions += 1;
+                plan.stop_time = Some(head.timestamp);
+                plan.stop_gtid = last_gtid.clone();
+                if target_gtid.as_ref().is_some_and(|t| gtid.reached(t)) {
+                    return Ok(plan);
+                }
+            }
+            if let Until::Position(f, p) = until {
+                if boundaries.between()
+                    && (h.file.as_str(), u64::from(head.log_pos)) == (f.as_str(), *p)
+                {
+                    return Ok(plan);
+                }
+            }
+        }
+    }
+    let last = headers.last().expect("not empty");
+    match until {
+        Until::Time(t) if *t <= covered_until(archive, headers) => Ok(plan),
+        Until::Time(_) => Err(Refusal::Target(format!(
+            "{} is after the end of the archive (its last event is at {}, {}:{}; is the archiver running?)",
+            until.describe(),
+            rfc3339(u64::from(last.last_time)),
+            last.file,
+            last.end
+        ))),
+        _ => Err(Refusal::Target(format!(
+            "{} is not in the archive (it ends at {}:{}, GTID {})",
+            until.describe(),
+            last.file,
+            last.end,
+            last.gtid_after
+        ))),
+    }
+}
+
+/// What the replay did.
+#[derive(Debug, Clone, Default)]
+pub struct ReplayReport {
+    /// Transactions and bytes applied.
+    pub transactions: u64,
+    /// See `transactions`.
+    pub bytes: u64,
+    /// Seconds it took.
+    pub seconds: f64,
+}
+
+/// The replication connection mysnap adds to the target for the replay.
+const CONNECTION: &str = "mysnap_replay";
+
+/// Replays `plan` onto the target through its replication applier; `databases` are the
+/// databases the snapshot restored (events for others are skipped by the target's
+/// `replicate_wild_do_table`); `listen` is where mysnap listens for the target's replica
+/// connection (`HOST:PORT`, port 0 for any).
+pub async fn replay(
+    connector: &Connector,
+    repo: &Arc<Repository>,
+    plan: &ReplayPlan,
+    databases: &[String],
+    listen: &str,
+    progress: &dyn Progress,
+) -> Result<ReplayReport> {
+    let started = Instant::now();
+    let mut conn = connector.connect(&[]).await?;
+    let target = ServerInfo::detect(&mut conn).await?;
+    if target.flavor != Flavor::Mariadb {
+        return Err(Error::Invalid(
+            "a point-in-time replay into a MySQL server is not supported yet (MariaDB targets only)".into(),
+        ));
+    }
+    let source_id = plan.segments.first().map_or(0, |h| h.source.server_id);
+    let rewrite = source_id == target.server_id;
+    // The served primary's own id: the source's, unless the target has that one.
+    let served_id = if rewrite {
+        (target.server_id as u32).wrapping_add(1).max(1)
+    } else {
+        source_id as u32
+    };
+    let mut filter = Vec::new();
+    for db in databases {
+        if db.contains(',') || db.contains('\'') || db.contains('\\') {
+            return Err(Error::Invalid(format!(
+                "database {db:?}: its name cannot be given to the target's replication filter (a comma, quote or backslash); restore it without --until"
+            )));
+        }
+        filter.push(format!(
+            "{}.%",
+            db.replace('_', "\\\\_").replace('%', "\\\\%")
+        ));
+    }
+    let exists: Option<mysql_async::Row> = conn
+        .query_first(format!("SHOW SLAVE '{CONNECTION}' STATUS"))
+        .await
+        .ok()
+        .flatten();
+    if exists.is_some() {
+        return Err(Error::Conflict(format!(
+            "the target already has a replication connection named '{CONNECTION}' (a replay that was interrupted?): remove it with STOP SLAVE '{CONNECTION}'; RESET SLAVE '{CONNECTION}' ALL"
+        )));
+    }
+    let password: String = serve::random_printable::<24>()?
+        .iter()
+        .map(|&b| char::from(b"abcdefghijklmnopqrstuvwxyz0123456789"[usize::from(b) % 36]))
+        .collect();
+    let sent = Arc::new(AtomicU64::new(0));
+    let archive = Arc::new(Archive::new(repo.clone()));
+    let (host, _) = listen.rsplit_once(':').unwrap_or((listen, "0"));
+    let served = serve::serve(
+        listen,
+        Feed {
+            archive,
+            headers: plan.segments.clone(),
+            stop: plan.stop.clone(),
+            server_id: served_id,
+            rewrite_server_id: rewrite,
+            version: target.version.clone(),
+            user: "mysnap".into(),
+            password: password.clone(),
+            checksums: plan.checksums,
+            sent: sent.clone(),
+        },
+    )
+    .await?;
+    let run = |sql: String| {
+        let what = sql
+            .split(" MASTER_PASSWORD")
+            .next()
+            .unwrap_or(&sql)
+            .to_string();
+        (sql, what)
+    };
+    let statements = [
+        run(format!(
+            "CHANGE MASTER '{CONNECTION}' TO MASTER_HOST='{host}', MASTER_PORT={}, MASTER_USER='mysnap', MASTER_PASSWORD='{password}', MASTER_LOG_FILE='{}', MASTER_LOG_POS={}, MASTER_USE_GTID=no, MASTER_SSL=0, MASTER_HEARTBEAT_PERIOD=1, MASTER_CONNECT_RETRY=1",
+            served.port,
+            plan.start.0.replace('\'', ""),
+            plan.start.1
+        )),
+        run(format!(
+            "SET GLOBAL {CONNECTION}.replicate_wild_do_table = '{}'",
+            filter.join(",")
+        )),
+        run(format!("START SLAVE '{CONNECTION}'")),
+    ];
+    let result = async {
+        for (sql, what) in &statements {
+            conn.query_drop(sql.as_str()).await.map_err(|e| {
+                let e = Error::sql(format!("setting up the replay on the target ({what})"), e);
+                match e.server_code() {
+                    Some(1227) => Error::Invalid(format!(
+                        "{e} (the replay needs REPLICATION SLAVE ADMIN or SUPER on the target)"
+                    )),
+                    _ => e,
+                }
+            })?;
+        }
+        progress.begin("replay", plan.bytes, 0, 0);
+        let mut reported = 0u64;
+        loop {
+            let row: Option<mysql_async::Row> = conn
+                .query_first(format!("SHOW SLAVE '{CONNECTION}' STATUS"))
+                .await
+                .map_err(|e| Error::sql("following the replay", e))?;
+            let Some(row) = row else {
+                return Err(Error::Server(
+                    "the replay's replication connection is gone".into(),
+                ));
+            };
+            let get = |name: &str| -> Option<String> {
+                let i = row
+                    .columns_ref()
+                    .iter()
+                    .position(|c| c.name_str() == name)?;
+                row.get_opt::<Option<String>, _>(i)?.ok().flatten()
+            };
+            let file = get("Relay_Master_Log_File").unwrap_or_default();
+            let pos: u64 = get("Exec_Master_Log_Pos")
+                .and_then(|p| p.parse().ok())
+                .unwrap_or(0);
+            let sql_error = get("Last_SQL_Error").unwrap_or_default();
+            let io_error = get("Last_IO_Error").unwrap_or_default();
+            if !sql_error.is_empty() {
+                return Err(Error::Server(format!(
+                    "the target's applier stopped at {file}:{pos}: {sql_error}"
+                )));
+            }
+            let done = sent.load(Ordering::Relaxed).min(plan.bytes);
+            if done > reported {
+                progress.advance(done - reported, 0);
+                reported = done;
+            }
+            if (file.clone(), pos) == plan.stop {
+                break;
+            }
+            if !io_error.is_empty() && get("Slave_IO_Running").as_deref() == Some("No") {
+                return Err(Error::Server(format!(
+                    "the target could not read the replayed events: {io_error}"
+                )));
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        progress.end();
+        Ok(())
+    }
+    .await;
+    // Whatever happened, the connection goes (its relay logs with it).
+    let _ = conn.query_drop(format!("STOP SLAVE '{CONNECTION}'")).await;
+    let _ = conn
+        .query_drop(format!("RESET SLAVE '{CONNECTION}' ALL"))
+        .await;
+    served.task.abort();
+    result?;
+    Ok(ReplayReport {
+        transactions: plan.transactions,
+        bytes: plan.bytes,
+        seconds: started.elapsed().as_secs_f64(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn targets_parse_in_every_accepted_form_and_refuse_the_rest() {
+        assert_eq!(
+            Until::time("2026-12-02T02:14:00Z").unwrap(),
+            Until::Time(1_796_177_640)
+        );
+        assert_eq!(
+            Until::time("2026-12-02T03:14:00+01:00").unwrap(),
+            Until::Time(1_796_177_640)
+        );
+        assert_eq!(
+            Until::time("2026-12-02 02:14:00.750Z").unwrap(),
+            Until::Time(1_796_177_640)
+        );
+        assert_eq!(
+            Until::time("2026-12-01T21:14:00-05:00").unwrap(),
+            Until::Time(1_796_177_640)
+        );
+        assert!(Until::time("2026-12-02 02:14:00").is_ok(), "local time");
+        for bad in [
+            "yesterday",
+            "2026-13-01 00:00:00",
+            "2026-02-30 10:00:00",
+            "2026-12-02T25:00:00Z",
+            "",
+        ] {
+            assert!(Until::time(bad).is_err(), "{bad}");
+        }
+        assert_eq!(
+            Until::position("mysql-bin.000042:1234").unwrap(),
+            Until::Position("mysql-bin.000042".into(), 1234)
+        );
+        for bad in ["mysql-bin.000042", ":12", "a:b", "../x:4"] {
+            assert!(Until::position(bad).is_err(), "{bad}");
+        }
+        assert_eq!(Until::gtid("0-1-10").unwrap(), Until::Gtid("0-1-10".into()));
+        assert!(Until::gtid("").is_err());
+        assert!(Until::gtid("x").is_err());
+    }
+}
