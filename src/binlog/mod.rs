@@ -345,6 +345,86 @@ impl Archive {
         self.repo.store().put_bytes(ARCHIVER_STATUS, &bytes)
     }
 
+    /// For each snapshot with binlog coordinates the archive holds: up to when it can be
+    /// rolled forward (seconds since the epoch), and the gap that ends its window, if any.
+    pub fn windows(&self, snapshots: &[crate::repo::SnapshotIndex]) -> Result<Vec<Window>> {
+        let headers = self.headers()?;
+        // The last segment of the run without a gap that each segment belongs to.
+        let mut run_end: Vec<usize> = (0..headers.len()).collect();
+        for i in (0..headers.len().saturating_sub(1)).rev() {
+            if headers[i + 1].continues(&headers[i]) {
+                run_end[i] = run_end[i + 1];
+            }
+        }
+        let end = self.covered_until(&headers);
+        Ok(snapshots
+            .iter()
+            .map(|s| {
+                let at = s
+                    .binlog
+                    .file
+                    .as_ref()
+                    .zip(s.binlog.position)
+                    .and_then(|(f, p)| {
+                        headers
+                            .iter()
+                            .position(|h| h.file == *f && h.start <= p && p <= h.end)
+                    });
+                match at {
+                    None => Window {
+                        id: s.id.clone(),
+                        until: None,
+                        gap: None,
+                    },
+                    Some(i) => {
+                        let last = run_end[i];
+                        let h = &headers[last];
+                        let gap = headers.get(last + 1).map(|next| {
+                            format!(
+                                "binary log missing from {}:{} to {}:{}{}",
+                                h.resume_at().0,
+                                h.resume_at().1,
+                                next.file,
+                                next.start,
+                                next.gap_before
+                                    .as_deref()
+                                    .map(|g| format!(" ({g})"))
+                                    .unwrap_or_default()
+                            )
+                        });
+                        Window {
+                            id: s.id.clone(),
+                            until: Some(if gap.is_none() {
+                                end
+                            } else {
+                                u64::from(h.last_time)
+                            }),
+                            gap,
+                        }
+                    }
+                }
+            })
+            .collect())
+    }
+
+    /// When the archive is known to hold everything the source wrote: its last event's
+    /// time, or later, when the archiver last said it was caught up with the source.
+    pub(crate) fn covered_until(&self, headers: &[SegmentHeader]) -> u64 {
+        let last = headers.last().map_or(0, |h| u64::from(h.last_time));
+        let said = self.archiver_status().ok().flatten().and_then(|s| {
+            let end = headers.last()?.resume_at();
+            let caught_up =
+                s.lag_seconds == 0.0 && (s.archived_file.clone(), s.archived_position) == end;
+            let updated = humantime::parse_rfc3339(&s.updated).ok()?;
+            let secs = updated
+                .duration_since(std::time::SystemTime::UNIX_EPOCH)
+                .ok()?
+                .as_secs();
+            caught_up.then_some(secs)
+        });
+        last.max(said.unwrap_or(0))
+    }
+
     /// The archive as `binlog status` shows it.
     pub fn status(&self) -> Result<Status> {
         let headers = self.headers()?;
@@ -399,6 +479,18 @@ impl Archive {
         status.archiver = self.archiver_status()?;
         Ok(status)
     }
+}
+
+/// How far a snapshot can be rolled forward.
+#[derive(Debug, Clone)]
+pub struct Window {
+    /// The snapshot.
+    pub id: String,
+    /// Up to when (seconds since the epoch), or `None` when the archive does not hold
+    /// its coordinates.
+    pub until: Option<u64>,
+    /// The gap that ends the window before the archive's end, if one does.
+    pub gap: Option<String>,
 }
 
 /// A segment's events, as the source's file holds them.

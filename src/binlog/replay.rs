@@ -166,25 +166,6 @@ pub struct ReplayPlan {
     pub checksums: bool,
 }
 
-/// When the archive is known to hold everything: its last event, or later when the
-/// archiver said it was caught up with the source.
-fn covered_until(archive: &Archive, headers: &[SegmentHeader]) -> u64 {
-    let last = headers.last().map_or(0, |h| u64::from(h.last_time));
-    let said = archive.archiver_status().ok().flatten().and_then(|s| {
-        let end = headers.last()?.resume_at();
-        let caught_up =
-            s.lag_seconds == 0.0 && (s.archived_file.clone(), s.archived_position) == end;
-        let updated = humantime::parse_rfc3339(&s.updated).ok()?;
-        caught_up.then(|| {
-            updated
-                .duration_since(SystemTime::UNIX_EPOCH)
-                .ok()
-                .map(|d| d.as_secs())
-        })?
-    });
-    last.max(said.unwrap_or(0))
-}
-
 fn snapshot_time(index: &SnapshotIndex) -> u64 {
     humantime::parse_rfc3339(&index.created)
         .ok()
@@ -413,7 +394,7 @@ fn plan_from(
     }
     let last = headers.last().expect("not empty");
     match until {
-        Until::Time(t) if *t <= covered_until(archive, headers) => Ok(plan),
+        Until::Time(t) if *t <= archive.covered_until(headers) => Ok(plan),
         Until::Time(_) => Err(Refusal::Target(format!(
             "{} is after the end of the archive (its last event is at {}, {}:{}; is the archiver running?)",
             until.describe(),

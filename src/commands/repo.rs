@@ -37,10 +37,19 @@ pub fn list(args: ListArgs) -> Result<()> {
     let repo = open(&args.repo)?;
     let listed = repo.list()?;
     let protected = repo.protected()?;
+    let indexes: Vec<_> = listed.iter().map(|l| l.index.clone()).collect();
+    let windows = mysnap::binlog::Archive::new(repo.clone()).windows(&indexes)?;
+    let when = |secs: u64| {
+        humantime::format_rfc3339_seconds(
+            std::time::UNIX_EPOCH + std::time::Duration::from_secs(secs),
+        )
+        .to_string()
+    };
     if args.json {
         let rows: Vec<serde_json::Value> = listed
             .iter()
-            .map(|l| {
+            .zip(&windows)
+            .map(|(l, w)| {
                 let i = &l.index;
                 serde_json::json!({
                     "id": i.id,
@@ -57,6 +66,8 @@ pub fn list(args: ListArgs) -> Result<()> {
                     "protected": protected.contains(&i.id),
                     "source": i.source,
                     "binlog": i.binlog,
+                    "recoverable_until": w.until.map(when),
+                    "binlog_gap": w.gap,
                     "last_verified": l.verified.as_ref().map(|v| serde_json::json!({
                         "time": v.time, "ok": v.ok, "problem": v.problem, "restored": v.restored,
                     })),
@@ -79,8 +90,9 @@ pub fn list(args: ListArgs) -> Result<()> {
         "Duration".into(),
         "Tags".into(),
         "Last verified".into(),
+        "Recoverable until".into(),
     ]];
-    for l in &listed {
+    for (l, w) in listed.iter().zip(&windows) {
         let i = &l.index;
         let mut tags = i.tags.clone();
         if protected.contains(&i.id) {
@@ -100,9 +112,14 @@ pub fn list(args: ListArgs) -> Result<()> {
                 Some(v) if v.ok => format!("{} ok", v.time),
                 Some(v) => format!("{} FAILED", v.time),
             },
+            match (w.until, &w.gap) {
+                (None, _) => "-".into(),
+                (Some(t), None) => when(t),
+                (Some(t), Some(_)) => format!("{} (gap after)", when(t)),
+            },
         ]);
     }
-    let widths: Vec<usize> = (0..8)
+    let widths: Vec<usize> = (0..9)
         .map(|c| {
             table
                 .iter()
@@ -125,6 +142,13 @@ pub fn list(args: ListArgs) -> Result<()> {
             "snapshot {} is not restorable: {}",
             l.index.id,
             l.problem.as_deref().unwrap_or("")
+        );
+    }
+    for w in windows.iter().filter(|w| w.gap.is_some()) {
+        println!(
+            "snapshot {} can be rolled forward only up to the gap: {}",
+            w.id,
+            w.gap.as_deref().unwrap_or("")
         );
     }
     println!(

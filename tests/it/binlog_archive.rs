@@ -198,6 +198,9 @@ fn the_archive_is_the_binlog_byte_for_byte_from_the_first_snapshot_on() {
         text.contains("gaps:     none") && text.contains(&file),
         "{text}"
     );
+    let listed = run_mysnap_ok(&["list", "--repo", &s(&repo), "--json"]);
+    let v: serde_json::Value = serde_json::from_slice(&listed.stdout).unwrap();
+    assert!(v[0]["binlog_gap"].is_null() && v[0]["recoverable_until"].is_string(), "{v}");
 }
 
 #[test]
@@ -289,6 +292,17 @@ fn purged_or_reset_binary_logs_are_gaps_not_archived_past() {
     );
     let text = stdout(&run_mysnap_ok(&["binlog", "status", "--repo", &s(&repo)]));
     assert!(text.contains("gap:") && text.contains("purged"), "{text}");
+    // The snapshot's window ends at the gap, and list says so; a target past it is refused.
+    let listed = run_mysnap_ok(&["list", "--repo", &s(&repo), "--json"]);
+    let v: serde_json::Value = serde_json::from_slice(&listed.stdout).unwrap();
+    assert!(v[0]["binlog_gap"].as_str().unwrap().contains("purged"), "{v}");
+    assert!(v[0]["recoverable_until"].is_string(), "{v}");
+    let text = stdout(&run_mysnap_ok(&["list", "--repo", &s(&repo)]));
+    assert!(text.contains("(gap after)") && text.contains("only up to the gap"), "{text}");
+    let mut args = vec!["restore".to_string(), "--repo".into(), s(&repo), "--until-gtid".into()];
+    args.push(source.sql("SELECT @@gtid_binlog_pos").trim().to_string());
+    args.extend(source.conn_args());
+    one_error_line(&run_mysnap(&args), &["beyond a gap"]);
 
     // RESET MASTER makes new files under the old names: refused, not archived as the old.
     source.sql("RESET MASTER; INSERT INTO d.t VALUES (5, 'e'); INSERT INTO d.t VALUES (6, 'f')");
