@@ -190,6 +190,7 @@ pub async fn archive(
     loop {
         let outcome = stream_once(
             connector,
+            &repo,
             &archive,
             options,
             server_id,
@@ -235,6 +236,7 @@ enum Ended {
 #[allow(clippy::too_many_arguments)]
 async fn stream_once(
     connector: &Connector,
+    repo: &Repository,
     archive: &Archive,
     options: &ArchiveOptions,
     server_id: u32,
@@ -282,7 +284,7 @@ async fn stream_once(
     *expected_source = Some(me.clone());
     let mut at = match cursor.take() {
         Some(c) => c,
-        None => start_of_server(&mut conn, &server, archive, progress).await?,
+        None => start_of_server(&mut conn, &server, repo, progress).await?,
     };
     // The file to resume from must still be on the source.
     if let Some(files) = binary_logs(&mut conn).await? {
@@ -596,10 +598,10 @@ async fn stream_once(
 async fn start_of_server(
     conn: &mut mysql_async::Conn,
     server: &ServerInfo,
-    archive: &Archive,
+    repo: &Repository,
     progress: &dyn Progress,
 ) -> Result<Cursor> {
-    let mut indexes = archive.repo().indexes()?;
+    let mut indexes = repo.indexes()?;
     indexes.sort_by(|a, b| a.order().cmp(&b.order()));
     if let Some((file, pos, gtid)) = indexes.iter().find_map(|i| {
         Some((

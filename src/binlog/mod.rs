@@ -153,7 +153,8 @@ pub struct ArchiverStatus {
 
 /// A repository's binary-log archive.
 pub struct Archive {
-    repo: Arc<Repository>,
+    store: Arc<dyn crate::store::Store>,
+    location: String,
 }
 
 /// A segment's object name.
@@ -172,19 +173,18 @@ fn seq_of(name: &str) -> Option<u64> {
 impl Archive {
     /// The archive of a repository (empty until an archiver writes to it).
     pub fn new(repo: Arc<Repository>) -> Self {
-        Archive { repo }
+        Self::in_store(repo.store().clone(), repo.location())
     }
 
-    /// The repository it lives in.
-    pub fn repo(&self) -> &Arc<Repository> {
-        &self.repo
+    /// The archive kept in `store` (a repository's), named `location` in messages.
+    pub(crate) fn in_store(store: Arc<dyn crate::store::Store>, location: String) -> Self {
+        Archive { store, location }
     }
 
     /// Segment numbers, in order.
     pub fn segments(&self) -> Result<Vec<u64>> {
         let mut seqs: Vec<u64> = self
-            .repo
-            .store()
+            .store
             .list(SEGMENTS)?
             .iter()
             .filter_map(|(name, _)| seq_of(name))
@@ -196,7 +196,7 @@ impl Archive {
     /// Reads a segment's header (not its events).
     pub fn header(&self, seq: u64) -> Result<SegmentHeader> {
         let name = segment_object(seq);
-        let store = self.repo.store();
+        let store = &self.store;
         let mut head = [0u8; 12];
         store
             .get_range(&name, 0, 12)?
@@ -243,7 +243,7 @@ impl Archive {
     pub fn fragment(&self, header: &SegmentHeader) -> Result<Vec<u8>> {
         use sha2::{Digest, Sha256};
         let name = segment_object(header.seq);
-        let all = self.repo.store().read_all(&name)?;
+        let all = self.store.read_all(&name)?;
         let len = u32::from_le_bytes(all[8..12].try_into().expect("4 bytes")) as usize;
         let body = &all[12 + len..];
         let sha = hex::encode(Sha256::digest(body));
@@ -318,12 +318,12 @@ impl Archive {
         object.extend_from_slice(&(json.len() as u32).to_le_bytes());
         object.extend_from_slice(&json);
         object.extend_from_slice(compressed);
-        let store = self.repo.store();
+        let store = &self.store;
         if !store.create_bytes(&segment_object(header.seq), &object)? {
             return Err(Error::Conflict(format!(
                 "binlog segment {} was written by another archiver of {}: only one archiver may write to a repository",
                 header.seq,
-                self.repo.location()
+                self.location
             )));
         }
         store.flush()
@@ -331,7 +331,7 @@ impl Archive {
 
     /// What a running archiver last said, if any did.
     pub fn archiver_status(&self) -> Result<Option<ArchiverStatus>> {
-        let store = self.repo.store();
+        let store = &self.store;
         if store.stat(ARCHIVER_STATUS)?.is_none() {
             return Ok(None);
         }
@@ -342,7 +342,7 @@ impl Archive {
     pub(crate) fn put_archiver_status(&self, status: &ArchiverStatus) -> Result<()> {
         let bytes = serde_json::to_vec(status)
             .map_err(|e| Error::Internal(format!("cannot encode the archiver status: {e}")))?;
-        self.repo.store().put_bytes(ARCHIVER_STATUS, &bytes)
+        self.store.put_bytes(ARCHIVER_STATUS, &bytes)
     }
 
     /// For each snapshot with binlog coordinates the archive holds: up to when it can be
@@ -405,6 +405,42 @@ impl Archive {
                 }
             })
             .collect())
+    }
+
+    /// Deletes the segments no kept snapshot can use: those before the oldest segment a
+    /// kept snapshot's coordinates fall in, oldest first (an interruption leaves the
+    /// archive whole from some segment on). Nothing goes when no kept snapshot is in the
+    /// archive, and never the last segment, where the archiver resumes. Returns the
+    /// segments and bytes removed.
+    pub(crate) fn prune(&self, kept: &[crate::repo::SnapshotIndex]) -> Result<(u64, u64)> {
+        let seqs = self.segments()?;
+        let mut headers = Vec::with_capacity(seqs.len());
+        for &seq in &seqs {
+            headers.push(self.header(seq)?);
+        }
+        let oldest_needed = kept
+            .iter()
+            .filter_map(|s| {
+                let (f, p) = (s.binlog.file.as_ref()?, s.binlog.position?);
+                headers
+                    .iter()
+                    .position(|h| h.file == *f && h.start <= p && p <= h.end)
+            })
+            .min();
+        let Some(first_kept) = oldest_needed else {
+            return Ok((0, 0));
+        };
+        let first_kept = first_kept.min(headers.len().saturating_sub(1));
+        let (mut n, mut bytes) = (0, 0);
+        for h in &headers[..first_kept] {
+            self.store.delete(&segment_object(h.seq))?;
+            n += 1;
+            bytes += h.stored_bytes;
+        }
+        if n > 0 {
+            self.store.flush()?;
+        }
+        Ok((n, bytes))
     }
 
     /// When the archive is known to hold everything the source wrote: its last event's

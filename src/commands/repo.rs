@@ -240,9 +240,11 @@ pub fn protect(args: ProtectArgs) -> Result<()> {
 fn report_prune(outcome: PruneOutcome) {
     match outcome {
         PruneOutcome::Done(r) => println!(
-            "pruned: {} ({}) no snapshot needs, {}, {}",
+            "pruned: {} ({}) no snapshot needs, {} of archived binary log ({}) older than every kept snapshot, {}, {}",
             count(r.objects as u64, "data object", "data objects"),
             bytes(r.bytes),
+            count(r.binlog_segments, "segment", "segments"),
+            bytes(r.binlog_bytes),
             count(r.leftovers as u64, "leftover", "leftovers"),
             count(r.locks as u64, "stale lock", "stale locks")
         ),

@@ -606,6 +606,8 @@ impl Repository {
                 }
             }
         }
+        let archive = crate::binlog::Archive::in_store(self.store.clone(), self.location());
+        (report.binlog_segments, report.binlog_bytes) = archive.prune(&indexes)?;
         report.locks = lock::remove_stale(&*self.store)?;
         if let Some(local) = &self.local {
             report.leftovers += remove_old_staging(local.root())?;
@@ -636,6 +638,10 @@ pub struct PruneReport {
     pub leftovers: usize,
     /// Stale locks.
     pub locks: usize,
+    /// Archived binlog segments older than every kept snapshot, and their bytes.
+    pub binlog_segments: u64,
+    /// See `binlog_segments`.
+    pub binlog_bytes: u64,
 }
 
 /// Staging directories dumps left (killed, or on a full disk): under the exclusive lock no

@@ -200,7 +200,10 @@ fn the_archive_is_the_binlog_byte_for_byte_from_the_first_snapshot_on() {
     );
     let listed = run_mysnap_ok(&["list", "--repo", &s(&repo), "--json"]);
     let v: serde_json::Value = serde_json::from_slice(&listed.stdout).unwrap();
-    assert!(v[0]["binlog_gap"].is_null() && v[0]["recoverable_until"].is_string(), "{v}");
+    assert!(
+        v[0]["binlog_gap"].is_null() && v[0]["recoverable_until"].is_string(),
+        "{v}"
+    );
 }
 
 #[test]
@@ -295,11 +298,22 @@ fn purged_or_reset_binary_logs_are_gaps_not_archived_past() {
     // The snapshot's window ends at the gap, and list says so; a target past it is refused.
     let listed = run_mysnap_ok(&["list", "--repo", &s(&repo), "--json"]);
     let v: serde_json::Value = serde_json::from_slice(&listed.stdout).unwrap();
-    assert!(v[0]["binlog_gap"].as_str().unwrap().contains("purged"), "{v}");
+    assert!(
+        v[0]["binlog_gap"].as_str().unwrap().contains("purged"),
+        "{v}"
+    );
     assert!(v[0]["recoverable_until"].is_string(), "{v}");
     let text = stdout(&run_mysnap_ok(&["list", "--repo", &s(&repo)]));
-    assert!(text.contains("(gap after)") && text.contains("only up to the gap"), "{text}");
-    let mut args = vec!["restore".to_string(), "--repo".into(), s(&repo), "--until-gtid".into()];
+    assert!(
+        text.contains("(gap after)") && text.contains("only up to the gap"),
+        "{text}"
+    );
+    let mut args = vec![
+        "restore".to_string(),
+        "--repo".into(),
+        s(&repo),
+        "--until-gtid".into(),
+    ];
     args.push(source.sql("SELECT @@gtid_binlog_pos").trim().to_string());
     args.extend(source.conn_args());
     one_error_line(&run_mysnap(&args), &["beyond a gap"]);
@@ -353,4 +367,82 @@ fn bad_archive_requests_fail_with_one_line() {
     // An empty archive says so.
     let text = stdout(&run_mysnap_ok(&["binlog", "status", "--repo", &s(&repo)]));
     assert!(text.contains("no binary log archived"), "{text}");
+}
+
+#[test]
+fn forget_prunes_the_segments_only_older_snapshots_needed() {
+    let source = TestServer::start();
+    let dir = support::tempdir("mysnap-binlog-");
+    let repo = repo_with_snapshot(&source, dir.path());
+    let dump = || {
+        let mut args = vec!["dump".to_string()];
+        args.extend(source.conn_args());
+        args.extend([
+            "-B".into(),
+            "d".into(),
+            "--repo".into(),
+            s(&repo),
+            "-q".into(),
+        ]);
+        stdout(&run_mysnap_ok(&args)).trim().to_string()
+    };
+    for round in 0..3 {
+        for i in 0..10 {
+            source.sql(&format!(
+                "INSERT INTO d.t VALUES ({}, 'r')",
+                round * 100 + i
+            ));
+        }
+        source.sql("FLUSH BINARY LOGS");
+        run_mysnap_ok(&archive_args(&source, &repo, &["--once"]));
+        if round == 1 {
+            dump();
+        }
+    }
+    let before = status_json(&repo);
+    let listed: serde_json::Value =
+        serde_json::from_slice(&run_mysnap_ok(&["list", "--repo", &s(&repo), "--json"]).stdout)
+            .unwrap();
+    let kept = &listed[1];
+    let (kept_file, kept_pos) = (
+        kept["binlog"]["file"].as_str().unwrap().to_string(),
+        kept["binlog"]["position"].as_u64().unwrap(),
+    );
+    // Keeping only the newer snapshot: the segments before its coordinates go.
+    let out = stdout(&run_mysnap_ok(&[
+        "forget",
+        "--repo",
+        &s(&repo),
+        "--keep-last",
+        "1",
+        "--prune",
+    ]));
+    assert!(out.contains("of archived binary log"), "{out}");
+    let after = status_json(&repo);
+    assert!(
+        after["segments"].as_u64().unwrap() < before["segments"].as_u64().unwrap(),
+        "nothing pruned: {before} / {after}"
+    );
+    assert!(after["gaps"].as_array().unwrap().is_empty(), "{after}");
+    assert_eq!(after["last"], before["last"], "the newest segments stay");
+    // The kept snapshot's coordinates are still in the archive, and it can be rolled
+    // forward to the end.
+    let first = (
+        after["first"]["file"].as_str().unwrap().to_string(),
+        after["first"]["position"].as_u64().unwrap(),
+    );
+    assert!(
+        first.0 < kept_file || (first.0 == kept_file && first.1 <= kept_pos),
+        "{first:?} after {kept_file}:{kept_pos}"
+    );
+    let listed: serde_json::Value =
+        serde_json::from_slice(&run_mysnap_ok(&["list", "--repo", &s(&repo), "--json"]).stdout)
+            .unwrap();
+    assert!(
+        listed[0]["recoverable_until"].is_string() && listed[0]["binlog_gap"].is_null(),
+        "{listed}"
+    );
+    // Again: nothing more goes.
+    run_mysnap_ok(&["forget", "--repo", &s(&repo), "--keep-last", "1", "--prune"]);
+    assert_eq!(status_json(&repo)["segments"], after["segments"]);
 }
