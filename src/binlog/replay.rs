@@ -2,7 +2,6 @@
 //! the target by the target's own replication applier, which mysnap feeds as a primary
 //! (see `serve`), up to the exact end of the last transaction the target asks for.
 
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
@@ -412,6 +411,40 @@ fn plan_from(
     }
 }
 
+impl ReplayPlan {
+    /// Each segment's part of the replay, in positions of its file: (file, from, to).
+    fn spans(&self) -> impl Iterator<Item = (&str, u64, u64)> {
+        let mut stopped = false;
+        self.segments.iter().enumerate().filter_map(move |(k, h)| {
+            if stopped {
+                return None;
+            }
+            let lo = if k == 0 { self.start.1 } else { h.start };
+            let hi = if h.file == self.stop.0 && h.start <= self.stop.1 && self.stop.1 <= h.end {
+                stopped = true;
+                self.stop.1
+            } else {
+                h.end
+            };
+            Some((h.file.as_str(), lo, hi.max(lo)))
+        })
+    }
+
+    /// How much of the replay lies before `file:pos`, in bytes of the source's binary
+    /// log, and how much there is in all.
+    fn progress_at(&self, file: &str, pos: u64) -> (u64, u64) {
+        let mut done = None;
+        let mut total = 0;
+        for (f, lo, hi) in self.spans() {
+            if done.is_none() && f == file && lo <= pos && pos <= hi {
+                done = Some(total + (pos - lo));
+            }
+            total += hi - lo;
+        }
+        (done.unwrap_or(0), total)
+    }
+}
+
 /// What the replay did.
 #[derive(Debug, Clone, Default)]
 pub struct ReplayReport {
@@ -421,6 +454,51 @@ pub struct ReplayReport {
     pub bytes: u64,
     /// Seconds it took.
     pub seconds: f64,
+}
+
+/// Where an interrupted replay's applier stands on the target (its connection stopped
+/// first, so that the position is a transaction boundary), or `None` when there is none.
+async fn interrupted_at(conn: &mut mysql_async::Conn) -> Result<Option<(String, u64)>> {
+    let exists: Option<mysql_async::Row> = conn
+        .query_first(format!("SHOW SLAVE '{CONNECTION}' STATUS"))
+        .await
+        .ok()
+        .flatten();
+    if exists.is_none() {
+        return Ok(None);
+    }
+    conn.query_drop(format!("STOP SLAVE '{CONNECTION}'"))
+        .await
+        .map_err(|e| Error::sql("stopping the interrupted replay", e))?;
+    let row: Option<mysql_async::Row> = conn
+        .query_first(format!("SHOW SLAVE '{CONNECTION}' STATUS"))
+        .await
+        .map_err(|e| Error::sql("reading the interrupted replay's position", e))?;
+    Ok(row.and_then(|row| {
+        let get = |name: &str| -> Option<String> {
+            let i = row
+                .columns_ref()
+                .iter()
+                .position(|c| c.name_str() == name)?;
+            row.get_opt::<Option<String>, _>(i)?.ok().flatten()
+        };
+        Some((
+            get("Relay_Master_Log_File")?,
+            get("Exec_Master_Log_Pos")?.parse().ok()?,
+        ))
+    }))
+}
+
+/// Whether the target holds an interrupted replay (its snapshot is then fully loaded:
+/// the replay starts only after the load).
+pub async fn interrupted(connector: &Connector) -> Result<bool> {
+    let mut conn = connector.connect(&[]).await?;
+    let exists: Option<mysql_async::Row> = conn
+        .query_first(format!("SHOW SLAVE '{CONNECTION}' STATUS"))
+        .await
+        .ok()
+        .flatten();
+    Ok(exists.is_some())
 }
 
 /// The replication connection mysnap adds to the target for the replay.
@@ -436,6 +514,7 @@ pub async fn replay(
     plan: &ReplayPlan,
     databases: &[String],
     listen: &str,
+    resume: bool,
     progress: &dyn Progress,
 ) -> Result<ReplayReport> {
     let started = Instant::now();
@@ -466,21 +545,29 @@ pub async fn replay(
             db.replace('_', "\\\\_").replace('%', "\\\\%")
         ));
     }
-    let exists: Option<mysql_async::Row> = conn
-        .query_first(format!("SHOW SLAVE '{CONNECTION}' STATUS"))
-        .await
-        .ok()
-        .flatten();
-    if exists.is_some() {
-        return Err(Error::Conflict(format!(
-            "the target already has a replication connection named '{CONNECTION}' (a replay that was interrupted?): remove it with STOP SLAVE '{CONNECTION}'; RESET SLAVE '{CONNECTION}' ALL"
-        )));
+    // An interrupted replay left its connection: continue from where the target's
+    // applier stands (it records that position as it commits each transaction).
+    let mut start = plan.start.clone();
+    if let Some((file, pos)) = interrupted_at(&mut conn).await? {
+        if !resume {
+            return Err(Error::Conflict(format!(
+                "an interrupted replay left the replication connection '{CONNECTION}' on the target (applied up to {file}:{pos}): run the same restore with --resume to finish it, or remove it with STOP SLAVE '{CONNECTION}'; RESET SLAVE '{CONNECTION}' ALL"
+            )));
+        }
+        let (done, _) = plan.progress_at(&file, pos);
+        if done == 0 && (file.clone(), pos) != plan.start {
+            return Err(Error::Conflict(format!(
+                "the interrupted replay on the target stands at {file}:{pos}, outside this restore's replay ({}:{} to {}:{}): it was another restore's",
+                plan.start.0, plan.start.1, plan.stop.0, plan.stop.1
+            )));
+        }
+        progress.note(&format!("resuming the replay from {file}:{pos}"));
+        start = (file, pos);
     }
     let password: String = serve::random_printable::<24>()?
         .iter()
         .map(|&b| char::from(b"abcdefghijklmnopqrstuvwxyz0123456789"[usize::from(b) % 36]))
         .collect();
-    let sent = Arc::new(AtomicU64::new(0));
     let archive = Arc::new(Archive::new(repo.clone()));
     let (host, _) = listen.rsplit_once(':').unwrap_or((listen, "0"));
     let served = serve::serve(
@@ -495,7 +582,6 @@ pub async fn replay(
             user: "mysnap".into(),
             password: password.clone(),
             checksums: plan.checksums,
-            sent: sent.clone(),
         },
     )
     .await?;
@@ -511,8 +597,8 @@ pub async fn replay(
         run(format!(
             "CHANGE MASTER '{CONNECTION}' TO MASTER_HOST='{host}', MASTER_PORT={}, MASTER_USER='mysnap', MASTER_PASSWORD='{password}', MASTER_LOG_FILE='{}', MASTER_LOG_POS={}, MASTER_USE_GTID=no, MASTER_SSL=0, MASTER_HEARTBEAT_PERIOD=1, MASTER_CONNECT_RETRY=1",
             served.port,
-            plan.start.0.replace('\'', ""),
-            plan.start.1
+            start.0.replace('\'', ""),
+            start.1
         )),
         run(format!(
             "SET GLOBAL {CONNECTION}.replicate_wild_do_table = '{}'",
@@ -532,7 +618,8 @@ pub async fn replay(
                 }
             })?;
         }
-        progress.begin("replay", plan.bytes, 0, 0);
+        let (_, total) = plan.progress_at("", 0);
+        progress.begin("replay", total, 0, 0);
         let mut reported = 0u64;
         loop {
             let row: Option<mysql_async::Row> = conn
@@ -562,7 +649,7 @@ pub async fn replay(
                     "the target's applier stopped at {file}:{pos}: {sql_error}"
                 )));
             }
-            let done = sent.load(Ordering::Relaxed).min(plan.bytes);
+            let (done, _) = plan.progress_at(&file, pos);
             if done > reported {
                 progress.advance(done - reported, 0);
                 reported = done;

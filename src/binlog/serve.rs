@@ -36,8 +36,6 @@ pub(crate) struct Feed {
     pub password: String,
     /// Whether the archived events carry CRC32 checksums.
     pub checksums: bool,
-    /// Bytes of events sent so far (for progress).
-    pub sent: Arc<std::sync::atomic::AtomicU64>,
 }
 
 /// A running primary: its port, and the task serving it.
@@ -506,8 +504,6 @@ impl<'a> Session<'a> {
                 }
                 let out = self.prepare(e, false);
                 self.send_event(&out).await.map_err(io)?;
-                feed.sent
-                    .fetch_add(e.len() as u64, std::sync::atomic::Ordering::Relaxed);
                 current = (h.file.clone(), u64::from(header.log_pos));
                 if header.kind == kind::ROTATE {
                     let (next, p) = event::rotate(e, self.checksums)?;

@@ -114,9 +114,23 @@ pub async fn run(args: RestoreArgs, defaults: super::Defaults) -> Result<()> {
         .iter()
         .map(|d| d.name.clone())
         .collect();
-    let s = restore::run(&connector, &options, prepared, progress.clone())
-        .await
-        .map_err(|e| super::name_server(e, &connector))?;
+    // A replay left half-way means the snapshot was loaded: --resume goes on with it.
+    let interrupted = replay.is_some()
+        && replay::interrupted(&connector)
+            .await
+            .map_err(|e| super::name_server(e, &connector))?;
+    if interrupted && !args.resume {
+        anyhow::bail!("the target holds an interrupted point-in-time replay (its replication connection 'mysnap_replay'): run the same restore with --resume to finish it, or remove it with STOP SLAVE 'mysnap_replay'; RESET SLAVE 'mysnap_replay' ALL");
+    }
+    let load = !interrupted;
+    if load {
+        let s = restore::run(&connector, &options, prepared, progress.clone())
+            .await
+            .map_err(|e| super::name_server(e, &connector))?;
+        summarize(&args, &source, s);
+    } else if !args.report.quiet {
+        eprintln!("the snapshot was loaded before the replay was interrupted: resuming the replay");
+    }
     if let Some((repo, plan)) = &replay {
         let r = replay::replay(
             &connector,
@@ -124,6 +138,7 @@ pub async fn run(args: RestoreArgs, defaults: super::Defaults) -> Result<()> {
             plan,
             &databases,
             &args.replay_address,
+            args.resume,
             &*progress,
         )
         .await
@@ -143,6 +158,11 @@ pub async fn run(args: RestoreArgs, defaults: super::Defaults) -> Result<()> {
             );
         }
     }
+    Ok(())
+}
+
+/// Prints what a restore of a snapshot or dump did.
+fn summarize(args: &RestoreArgs, source: &restore::Source, s: restore::RestoreSummary) {
     if !args.report.quiet {
         // A resumed restore counts what every run loaded, and says what this one did.
         let resumed = if s.resumed_files > 0 {
@@ -187,7 +207,6 @@ pub async fn run(args: RestoreArgs, defaults: super::Defaults) -> Result<()> {
             }
         }
     }
-    Ok(())
 }
 
 fn print_plan(plan: restore::DryRun) -> Result<()> {

@@ -251,3 +251,102 @@ fn restores_to_each_checkpoint_by_time_gtid_and_position_are_exact() {
         &["not between two events"],
     );
 }
+
+#[test]
+fn a_replay_killed_half_way_resumes_without_applying_a_transaction_twice() {
+    let source = TestServer::start();
+    let dir = support::tempdir("mysnap-pitr-");
+    let repo = dir.path().join("repo");
+    run_mysnap_ok(&["init", "--repo", &s(&repo)]);
+    source.sql(
+        "CREATE DATABASE bank; USE bank; CREATE TABLE acct (id INT PRIMARY KEY, balance BIGINT NOT NULL, n INT NOT NULL DEFAULT 0);
+         INSERT INTO acct (id, balance) SELECT seq, 1000 FROM seq_1_to_100;
+         CREATE TABLE seen (k INT PRIMARY KEY)",
+    );
+    let mut args = vec!["dump".to_string()];
+    args.extend(source.conn_args());
+    args.extend([
+        "-B".into(),
+        "bank".into(),
+        "--repo".into(),
+        s(&repo),
+        "-q".into(),
+    ]);
+    run_mysnap_ok(&args);
+    // Many small transactions, each of which would fail if applied twice (a key).
+    source.sql(
+        "USE bank;\nDELIMITER //\n\
+CREATE PROCEDURE w() BEGIN DECLARE i INT DEFAULT 0;
+  WHILE i < 20000 DO
+    START TRANSACTION;
+    UPDATE acct SET balance = balance - 1, n = n + 1 WHERE id = i % 100 + 1;
+    UPDATE acct SET balance = balance + 1 WHERE id = (i * 7) % 100 + 1;
+    INSERT INTO seen VALUES (i);
+    COMMIT;
+    SET i = i + 1;
+  END WHILE; END //\n\
+DELIMITER ;\n\
+CALL w()",
+    );
+    let gtid = source.sql("SELECT @@gtid_binlog_pos").trim().to_string();
+    let want = source.canonical_dump(&["bank"]);
+    let mut archive = vec!["binlog".to_string(), "archive".into()];
+    archive.extend(source.conn_args());
+    archive.extend(["--repo".into(), s(&repo), "--once".into(), "-q".into()]);
+    run_mysnap_ok(&archive);
+
+    let target = TestServer::start();
+    let restore = |extra: &[&str]| {
+        let mut v = vec![
+            "restore".to_string(),
+            "--repo".into(),
+            s(&repo),
+            "--until-gtid".into(),
+            gtid.clone(),
+        ];
+        v.extend(target.conn_args());
+        v.extend(extra.iter().map(|a| a.to_string()));
+        v
+    };
+    let mut rng = rand::rng();
+    let mut killed_in_replay = 0;
+    for round in 0..3 {
+        let mut run = Running::spawn(&restore(if round == 0 { &[] } else { &["--resume"] }));
+        // Wait for the replay to begin, then kill mysnap at a random moment of it.
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while target.sql("SHOW ALL SLAVES STATUS").trim().is_empty() && run.is_running() {
+            assert!(Instant::now() < deadline, "the replay did not start");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        std::thread::sleep(Duration::from_millis(rand::Rng::random_range(
+            &mut rng,
+            0..400,
+        )));
+        if run.is_running() {
+            killed_in_replay += 1;
+        }
+        let _ = std::process::Command::new("kill")
+            .args(["-9", &run.pid().to_string()])
+            .status();
+        let _ = run.finish(Duration::from_secs(10), || "kill".into());
+        if target.sql("SHOW ALL SLAVES STATUS").trim().is_empty() {
+            break; // it had finished
+        }
+    }
+    assert!(killed_in_replay > 0, "no kill landed in the replay");
+    if !target.sql("SHOW ALL SLAVES STATUS").trim().is_empty() {
+        // Without --resume: refused, and nothing is touched.
+        one_error_line(
+            &run_mysnap(&restore(&["--existing=drop-database"])),
+            &["--resume", "interrupted"],
+        );
+        let out = stdout(&run_mysnap_ok(&restore(&["--resume"])));
+        assert!(out.contains("replayed"), "{out}");
+    }
+    assert!(
+        target.canonical_dump(&["bank"]) == want,
+        "the resumed replay differs from the source"
+    );
+    assert_eq!(target.sql("SELECT COUNT(*) FROM bank.seen").trim(), "20000");
+    assert_eq!(target.sql("SHOW ALL SLAVES STATUS").trim(), "");
+}
