@@ -507,13 +507,15 @@ const CONNECTION: &str = "mysnap_replay";
 /// Replays `plan` onto the target through its replication applier; `databases` are the
 /// databases the snapshot restored (events for others are skipped by the target's
 /// `replicate_wild_do_table`); `listen` is where mysnap listens for the target's replica
-/// connection (`HOST:PORT`, port 0 for any).
+/// connection (`HOST:PORT`, port 0 for any); `threads` the target's parallel applier
+/// threads (1: one).
 pub async fn replay(
     connector: &Connector,
     repo: &Arc<Repository>,
     plan: &ReplayPlan,
     databases: &[String],
     listen: &str,
+    threads: usize,
     resume: bool,
     progress: &dyn Progress,
 ) -> Result<ReplayReport> {
@@ -593,6 +595,29 @@ pub async fn replay(
             .to_string();
         (sql, what)
     };
+    // The applier in parallel (MariaDB's optimistic mode commits in the source's order),
+    // when no other replication runs on the target: the thread count is global and can
+    // change only while every replica thread is stopped. Set back afterwards.
+    let mut parallel_before: Option<u64> = None;
+    if threads > 1 {
+        let others: Vec<mysql_async::Row> = conn
+            .query("SHOW ALL SLAVES STATUS")
+            .await
+            .map_err(|e| Error::sql("reading the target's replication", e))?;
+        if others.is_empty() {
+            let now: Option<u64> = conn
+                .query_first("SELECT @@GLOBAL.slave_parallel_threads")
+                .await
+                .map_err(|e| Error::sql("reading slave_parallel_threads", e))?;
+            if conn
+                .query_drop(format!("SET GLOBAL slave_parallel_threads = {threads}"))
+                .await
+                .is_ok()
+            {
+                parallel_before = now;
+            }
+        }
+    }
     let statements = [
         run(format!(
             "CHANGE MASTER '{CONNECTION}' TO MASTER_HOST='{host}', MASTER_PORT={}, MASTER_USER='mysnap', MASTER_PASSWORD='{password}', MASTER_LOG_FILE='{}', MASTER_LOG_POS={}, MASTER_USE_GTID=no, MASTER_SSL=0, MASTER_HEARTBEAT_PERIOD=1, MASTER_CONNECT_RETRY=1",
@@ -673,6 +698,11 @@ pub async fn replay(
     let _ = conn
         .query_drop(format!("RESET SLAVE '{CONNECTION}' ALL"))
         .await;
+    if let Some(n) = parallel_before {
+        let _ = conn
+            .query_drop(format!("SET GLOBAL slave_parallel_threads = {n}"))
+            .await;
+    }
     served.task.abort();
     result?;
     Ok(ReplayReport {

@@ -138,6 +138,7 @@ pub async fn run(args: RestoreArgs, defaults: super::Defaults) -> Result<()> {
             plan,
             &databases,
             &args.replay_address,
+            args.threads,
             args.resume,
             &*progress,
         )

@@ -190,8 +190,13 @@ fn restores_to_each_checkpoint_by_time_gtid_and_position_are_exact() {
             c.position
         );
     }
-    // Nothing is left of the replay's replication connection.
+    // Nothing is left of the replay's replication connection, and the parallel applier
+    // threads it used are set back.
     assert_eq!(target.sql("SHOW ALL SLAVES STATUS").trim(), "");
+    assert_eq!(
+        target.sql("SELECT @@GLOBAL.slave_parallel_threads").trim(),
+        "0"
+    );
     // "Put the shop back": into the source itself, whose server id the archived events
     // carry (a replica skips events of its own id unless they are given another).
     restore_until(&source, &repo, "until-gtid", &checkpoints[2].gtid);
