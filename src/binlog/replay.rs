@@ -504,21 +504,35 @@ pub async fn interrupted(connector: &Connector) -> Result<bool> {
 /// The replication connection mysnap adds to the target for the replay.
 const CONNECTION: &str = "mysnap_replay";
 
-/// Replays `plan` onto the target through its replication applier; `databases` are the
-/// databases the snapshot restored (events for others are skipped by the target's
-/// `replicate_wild_do_table`); `listen` is where mysnap listens for the target's replica
-/// connection (`HOST:PORT`, port 0 for any); `threads` the target's parallel applier
-/// threads (1: one).
+/// How a replay runs.
+#[derive(Debug, Clone)]
+pub struct ReplayOptions {
+    /// The databases the snapshot restored: events for others are skipped (the
+    /// target's `replicate_wild_do_table`).
+    pub databases: Vec<String>,
+    /// Where mysnap listens for the target's replica connection (`HOST:PORT`, port 0
+    /// for any free one).
+    pub listen: String,
+    /// The target's parallel applier threads (1: one).
+    pub threads: usize,
+    /// Continue a replay that was interrupted.
+    pub resume: bool,
+}
+
+/// Replays `plan` onto the target through its replication applier.
 pub async fn replay(
     connector: &Connector,
     repo: &Arc<Repository>,
     plan: &ReplayPlan,
-    databases: &[String],
-    listen: &str,
-    threads: usize,
-    resume: bool,
+    options: &ReplayOptions,
     progress: &dyn Progress,
 ) -> Result<ReplayReport> {
+    let (databases, listen, threads, resume) = (
+        &options.databases,
+        options.listen.as_str(),
+        options.threads,
+        options.resume,
+    );
     let started = Instant::now();
     let mut conn = connector.connect(&[]).await?;
     let target = ServerInfo::detect(&mut conn).await?;

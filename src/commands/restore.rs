@@ -136,10 +136,12 @@ pub async fn run(args: RestoreArgs, defaults: super::Defaults) -> Result<()> {
             &connector,
             repo,
             plan,
-            &databases,
-            &args.replay_address,
-            args.threads,
-            args.resume,
+            &replay::ReplayOptions {
+                databases: databases.clone(),
+                listen: args.replay_address.clone(),
+                threads: args.threads,
+                resume: args.resume,
+            },
             &*progress,
         )
         .await
