@@ -4,9 +4,9 @@
 //! It resumes exactly after the last archived event (the last segment's file and end),
 //! so a stop of any kind (SIGTERM, kill -9, a lost connection, a server restart) leaves
 //! neither a gap nor a duplicate: what was received but not yet written is asked for
-//! again. A segment is written at the first transaction boundary a second after its
-//! first event (the recovery point: at most about a second of committed transactions
-//! received but not yet stored), at a rotate, and when it reaches its size limit.
+//! again. A segment is written at the first transaction boundary half a second after
+//! its first event (the recovery point: at most about half a second of committed
+//! transactions received but not yet stored), at a rotate, and when it reaches its size limit.
 //! Before it streams, it checks that the source is the archive's and that the file to
 //! resume from is still there and is the same file (`RESET MASTER` makes a new one of
 //! the same name); when not, it stops and says so, unless told to go on after a gap.
@@ -50,7 +50,7 @@ impl Default for ArchiveOptions {
             server_id: None,
             once: false,
             after_gap: false,
-            flush_interval: Duration::from_secs(1),
+            flush_interval: Duration::from_millis(500),
             max_segment_bytes: 64 << 20,
             stop_after_segments: 0,
         }

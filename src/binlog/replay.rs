@@ -504,12 +504,128 @@ pub async fn interrupted(connector: &Connector) -> Result<bool> {
 /// The replication connection mysnap adds to the target for the replay.
 const CONNECTION: &str = "mysnap_replay";
 
+/// Which replayed events the target applies, and where: the restore's selection as
+/// the target's replication filters, in the names the target has.
+#[derive(Debug, Clone, Default)]
+pub struct ReplayFilter {
+    /// Databases restored (their names on the target): `replicate_wild_do_table`.
+    pub databases: Vec<String>,
+    /// Tables of those the selection left out: `replicate_ignore_table` (checked before
+    /// the wildcard rule, so it wins).
+    pub ignore_tables: Vec<(String, String)>,
+    /// `--rename` pairs: `replicate_rewrite_db`, applied before the rules above.
+    pub rewrites: Vec<(String, String)>,
+}
+
+impl ReplayFilter {
+    /// The filter that replays what `selection` restored of the dump `manifest` (as
+    /// the dump has it, before selection).
+    pub fn of(manifest: &crate::format::Manifest, selection: &crate::restore::Selection) -> Self {
+        let mut f = ReplayFilter {
+            rewrites: selection.renames().to_vec(),
+            ..ReplayFilter::default()
+        };
+        for db in &manifest.databases {
+            if !selection.may_want_database(&db.name) {
+                continue;
+            }
+            let target = selection.target(&db.name);
+            for t in &db.tables {
+                if !selection.wants(&db.name, &t.name) {
+                    f.ignore_tables.push((target.clone(), t.name.clone()));
+                }
+            }
+            f.databases.push(target);
+        }
+        f
+    }
+
+    /// The `SET GLOBAL` statements for the replay's connection.
+    fn statements(&self) -> Result<Vec<String>> {
+        let check = |name: &str| {
+            if name.contains([',', '\\', '.']) || name.contains("->") {
+                Err(Error::Invalid(format!(
+                    "{name:?}: a name holding a comma, dot, backslash or '->' cannot be given to the target's replication filters; restore without --until"
+                )))
+            } else {
+                Ok(())
+            }
+        };
+        // In a wildcard rule, % and _ are patterns: a name's own are escaped.
+        let like = |name: &str| name.replace('%', "\\%").replace('_', "\\_");
+        let mut wild = Vec::new();
+        for db in &self.databases {
+            check(db)?;
+            wild.push(format!("{}.%", like(db)));
+        }
+        let mut ignore = Vec::new();
+        for (db, t) in &self.ignore_tables {
+            check(db)?;
+            check(t)?;
+            ignore.push(format!("{db}.{t}"));
+        }
+        let mut rewrite = Vec::new();
+        for (from, to) in &self.rewrites {
+            check(from)?;
+            check(to)?;
+            rewrite.push(format!("{from}->{to}"));
+        }
+        let set = |var: &str, items: &[String]| {
+            format!(
+                "SET GLOBAL {CONNECTION}.{var} = {}",
+                crate::sql::string(&items.join(","))
+            )
+        };
+        Ok(vec![
+            set("replicate_rewrite_db", &rewrite),
+            set("replicate_wild_do_table", &wild),
+            set("replicate_ignore_table", &ignore),
+        ])
+    }
+}
+
+/// A statement-format event that names a renamed database explicitly (`src.t`): the
+/// target's rewrite rule changes only default databases and row events, so the
+/// statement would reach the old name. The restore refuses rather than lose it.
+fn check_renames(archive: &Archive, plan: &ReplayPlan, renames: &[(String, String)]) -> Result<()> {
+    if renames.is_empty() {
+        return Ok(());
+    }
+    for (h, (_, lo, hi)) in plan.segments.iter().zip(plan.spans()) {
+        for e in archive.events(h)?.events {
+            let head = Header::read(&e)?;
+            // Only what the replay sends: from the snapshot's coordinates to the stop.
+            if e[4] != kind::QUERY || head.start() < lo || u64::from(head.log_pos) > hi {
+                continue;
+            }
+            let (_, text) = event::query(&e, plan.checksums)?;
+            let text = String::from_utf8_lossy(&text);
+            for (from, _) in renames {
+                if text.contains(&format!("{from}.")) || text.contains(&format!("`{from}`.")) {
+                    return Err(Error::Invalid(format!(
+                        "--rename {from}=...: the archived statement at {}:{} names database {from} explicitly, which the target's replication cannot rename; restore without --rename, or to a time before it",
+                        h.file,
+                        head.start()
+                    )));
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Checks, before anything is loaded, that the replay can apply the selection: names
+/// the target's filters can hold, and no statement the rename cannot follow.
+pub fn check(repo: &Arc<Repository>, plan: &ReplayPlan, filter: &ReplayFilter) -> Result<()> {
+    filter.statements()?;
+    check_renames(&Archive::new(repo.clone()), plan, &filter.rewrites)
+}
+
 /// How a replay runs.
 #[derive(Debug, Clone)]
 pub struct ReplayOptions {
-    /// The databases the snapshot restored: events for others are skipped (the
-    /// target's `replicate_wild_do_table`).
-    pub databases: Vec<String>,
+    /// What the target applies.
+    pub filter: ReplayFilter,
     /// Where mysnap listens for the target's replica connection (`HOST:PORT`, port 0
     /// for any free one).
     pub listen: String,
@@ -527,12 +643,8 @@ pub async fn replay(
     options: &ReplayOptions,
     progress: &dyn Progress,
 ) -> Result<ReplayReport> {
-    let (databases, listen, threads, resume) = (
-        &options.databases,
-        options.listen.as_str(),
-        options.threads,
-        options.resume,
-    );
+    let (listen, threads, resume) = (options.listen.as_str(), options.threads, options.resume);
+    let filters = options.filter.statements()?;
     let started = Instant::now();
     let mut conn = connector.connect(&[]).await?;
     let target = ServerInfo::detect(&mut conn).await?;
@@ -549,18 +661,6 @@ pub async fn replay(
     } else {
         source_id as u32
     };
-    let mut filter = Vec::new();
-    for db in databases {
-        if db.contains(',') || db.contains('\'') || db.contains('\\') {
-            return Err(Error::Invalid(format!(
-                "database {db:?}: its name cannot be given to the target's replication filter (a comma, quote or backslash); restore it without --until"
-            )));
-        }
-        filter.push(format!(
-            "{}.%",
-            db.replace('_', "\\\\_").replace('%', "\\\\%")
-        ));
-    }
     // An interrupted replay left its connection: continue from where the target's
     // applier stands (it records that position as it commits each transaction).
     let mut start = plan.start.clone();
@@ -639,12 +739,12 @@ pub async fn replay(
             start.0.replace('\'', ""),
             start.1
         )),
-        run(format!(
-            "SET GLOBAL {CONNECTION}.replicate_wild_do_table = '{}'",
-            filter.join(",")
-        )),
-        run(format!("START SLAVE '{CONNECTION}'")),
     ];
+    let statements: Vec<(String, String)> = statements
+        .into_iter()
+        .chain(filters.into_iter().map(run))
+        .chain([run(format!("START SLAVE '{CONNECTION}'"))])
+        .collect();
     let result = async {
         for (sql, what) in &statements {
             conn.query_drop(sql.as_str()).await.map_err(|e| {

@@ -25,9 +25,6 @@ pub async fn run(args: RestoreArgs, defaults: super::Defaults) -> Result<()> {
             if args.repo.repo.is_none() {
                 anyhow::bail!("--until, --until-gtid and --until-position need a repository (--repo REPO or MYSNAP_REPO) holding snapshots and the archived binary log");
             }
-            if !args.include.is_empty() || !args.exclude.is_empty() || !args.rename.is_empty() {
-                anyhow::bail!("--include, --exclude and --rename cannot be combined with a point-in-time restore yet: restore whole databases");
-            }
             let repo = super::repo::open(&args.repo)?;
             let plan = replay::plan(&repo, until, args.target.as_deref())?;
             if !args.report.quiet {
@@ -79,6 +76,15 @@ pub async fn run(args: RestoreArgs, defaults: super::Defaults) -> Result<()> {
             eprintln!("warning: {w}");
         }
     }
+    // The selection, as the target's replication filters; checked before any load.
+    let filter = match &replay {
+        Some((repo, plan)) => {
+            let f = replay::ReplayFilter::of(&source.manifest()?.0, &options.selection);
+            replay::check(repo, plan, &f)?;
+            f
+        }
+        None => replay::ReplayFilter::default(),
+    };
     let connector = connector(&args.connection, &defaults)?;
     let progress: Arc<dyn Progress> = Arc::from(args.report.progress());
     if args.dry_run {
@@ -108,12 +114,6 @@ pub async fn run(args: RestoreArgs, defaults: super::Defaults) -> Result<()> {
         }
         return Ok(());
     }
-    let databases: Vec<String> = prepared
-        .manifest
-        .databases
-        .iter()
-        .map(|d| d.name.clone())
-        .collect();
     // A replay left half-way means the snapshot was loaded: --resume goes on with it.
     let interrupted = replay.is_some()
         && replay::interrupted(&connector)
@@ -137,7 +137,7 @@ pub async fn run(args: RestoreArgs, defaults: super::Defaults) -> Result<()> {
             repo,
             plan,
             &replay::ReplayOptions {
-                databases: databases.clone(),
+                filter: filter.clone(),
                 listen: args.replay_address.clone(),
                 threads: args.threads,
                 resume: args.resume,

@@ -60,12 +60,23 @@ impl Selection {
         format!("{} renames={:?}", self.filter.describe(), self.renames)
     }
 
-    fn wants(&self, db: &str, name: &str) -> bool {
+    /// Whether object `name` of database `db` (its name in the dump) is restored.
+    pub fn wants(&self, db: &str, name: &str) -> bool {
         self.filter.wants(db, name)
     }
 
+    /// Whether anything of database `db` may be restored.
+    pub fn may_want_database(&self, db: &str) -> bool {
+        self.filter.may_want_database(db)
+    }
+
+    /// `--rename` pairs, source then destination.
+    pub fn renames(&self) -> &[(String, String)] {
+        &self.renames
+    }
+
     /// The name database `db` is restored under.
-    pub(crate) fn target(&self, db: &str) -> String {
+    pub fn target(&self, db: &str) -> String {
         self.renames
             .iter()
             .find(|(f, _)| f == db)

@@ -98,6 +98,22 @@ fn restores_to_each_checkpoint_by_time_gtid_and_position_are_exact() {
         v.extend(["--repo".into(), s(&repo), "-q".into()]);
         v
     });
+    // An early checkpoint, before any statement names the database explicitly (which a
+    // rename cannot follow): row-format transfers only.
+    let checksums = |srv: &TestServer, db: &str| -> Vec<String> {
+        srv.sql(&format!("CHECKSUM TABLE {db}.acct, {db}.log"))
+            .lines()
+            .map(|l| l.split('\t').nth(1).unwrap_or("").to_string())
+            .collect()
+    };
+    for i in 1..=20u64 {
+        source.sql(&format!(
+            "BEGIN; UPDATE bank.acct SET balance = balance - {i} WHERE id = {i}; UPDATE bank.acct SET balance = balance + {i} WHERE id = {}; COMMIT",
+            i + 20
+        ));
+    }
+    let early_gtid = source.sql("SELECT @@gtid_binlog_pos").trim().to_string();
+    let early = checksums(&source, "bank");
     let mut checkpoints = Vec::new();
     let mut n = 0u64;
     for phase in 0..4 {
@@ -254,6 +270,77 @@ fn restores_to_each_checkpoint_by_time_gtid_and_position_are_exact() {
         "until-position",
         &format!("{}:{}", mid.0, mid.1.parse::<u64>().unwrap() - 3),
         &["not between two events"],
+    );
+    // --exclude and --rename apply to the replayed events as to the snapshot.
+    let selected = |extra: &[&str], flag: &str, value: &str| {
+        target.sql("DROP DATABASE IF EXISTS bank; DROP DATABASE IF EXISTS bank2");
+        let mut args = vec![
+            "restore".to_string(),
+            "--repo".into(),
+            s(&repo),
+            format!("--{flag}"),
+            value.to_string(),
+        ];
+        args.extend(extra.iter().map(|a| a.to_string()));
+        args.extend(target.conn_args());
+        run_mysnap_ok(&args);
+    };
+    selected(
+        &["--exclude", "bank.log"],
+        "until",
+        &rfc3339(checkpoints[3].time),
+    );
+    assert_eq!(target.table_names("bank"), vec!["acct".to_string()]);
+    let acct = |srv: &TestServer, db: &str| {
+        srv.sql(&format!(
+            "SELECT id, balance, flag FROM {db}.acct ORDER BY id"
+        ))
+    };
+    let mut at3 = TestServer::start();
+    let mut args = vec![
+        "restore".to_string(),
+        "--repo".into(),
+        s(&repo),
+        "--until".into(),
+        rfc3339(checkpoints[3].time),
+    ];
+    args.extend(at3.conn_args());
+    run_mysnap_ok(&args);
+    assert_eq!(
+        acct(&target, "bank"),
+        acct(&at3, "bank"),
+        "--exclude changed what was replayed into the other tables"
+    );
+    at3.stop();
+    selected(&["--rename", "bank=bank2"], "until-gtid", &early_gtid);
+    assert_eq!(
+        checksums(&target, "bank2"),
+        early,
+        "--rename bank=bank2 to the early checkpoint"
+    );
+    assert!(
+        target.try_sql("SELECT 1 FROM bank.acct").is_err(),
+        "the old name was written to"
+    );
+    // Past the first statement naming bank explicitly, a rename is refused before loading.
+    target.sql("DROP DATABASE IF EXISTS bank2");
+    let mut args = vec![
+        "restore".to_string(),
+        "--repo".into(),
+        s(&repo),
+        "--until".into(),
+        rfc3339(checkpoints[3].time),
+        "--rename".into(),
+        "bank=bank2".into(),
+    ];
+    args.extend(target.conn_args());
+    one_error_line(
+        &run_mysnap(&args),
+        &["--rename", "names database bank explicitly"],
+    );
+    assert!(
+        target.try_sql("SELECT 1 FROM bank2.acct").is_err(),
+        "loaded before refusing"
     );
 }
 
