@@ -16,6 +16,7 @@ pub(crate) mod event;
 pub(crate) mod gtid;
 pub mod replay;
 pub(crate) mod serve;
+pub(crate) mod target;
 
 use std::io::Read;
 use std::sync::Arc;

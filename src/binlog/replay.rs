@@ -7,7 +7,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use mysql_async::prelude::Queryable;
 
-use crate::connect::{Connector, Flavor, ServerInfo};
+use crate::connect::{Connector, ServerInfo};
 use crate::error::{Error, Result};
 use crate::progress::Progress;
 use crate::repo::{Repository, SnapshotIndex};
@@ -15,6 +15,7 @@ use crate::repo::{Repository, SnapshotIndex};
 use super::event::{self, kind, Boundaries, Header, Step};
 use super::gtid::GtidState;
 use super::serve::{self, Feed};
+use super::target::{Dialect, CONNECTION};
 use super::{Archive, SegmentHeader};
 
 /// Up to where a restore rolls forward.
@@ -184,11 +185,6 @@ pub fn plan(repo: &Arc<Repository>, until: &Until, id: Option<&str>) -> Result<R
             repo.location()
         )));
     }
-    if headers.iter().any(|h| h.source.flavor != "MariaDB") {
-        return Err(Error::Invalid(
-            "replaying a MySQL source's archive is not supported yet (only MariaDB sources)".into(),
-        ));
-    }
     let mut candidates: Vec<SnapshotIndex> = match id {
         Some(id) => vec![repo.index(&repo.resolve(id)?)?],
         None => {
@@ -353,8 +349,12 @@ fn plan_from(
                     )));
                 }
             }
-            if head.kind == kind::MARIADB_GTID {
-                let g = event::mariadb_gtid(e, plan.checksums)?;
+            let g = match head.kind {
+                kind::MARIADB_GTID => Some(event::mariadb_gtid(e, plan.checksums)?),
+                kind::MYSQL_GTID => Some(event::mysql_gtid(e, plan.checksums)?),
+                _ => None,
+            };
+            if let Some(g) = g {
                 last_gtid = Some(g.to_string());
                 gtid.add(&g);
             }
@@ -456,53 +456,43 @@ pub struct ReplayReport {
     pub seconds: f64,
 }
 
+/// Reads one row's column by name.
+fn column(row: &mysql_async::Row, name: &str) -> Option<String> {
+    let i = row
+        .columns_ref()
+        .iter()
+        .position(|c| c.name_str() == name)?;
+    row.get_opt::<Option<String>, _>(i)?.ok().flatten()
+}
+
+/// The replay connection's status row, or `None` when there is no such connection.
+async fn status_row(conn: &mut mysql_async::Conn, d: Dialect) -> Option<mysql_async::Row> {
+    conn.query_first(d.status()).await.ok().flatten()
+}
+
 /// Where an interrupted replay's applier stands on the target (its connection stopped
 /// first, so that the position is a transaction boundary), or `None` when there is none.
-async fn interrupted_at(conn: &mut mysql_async::Conn) -> Result<Option<(String, u64)>> {
-    let exists: Option<mysql_async::Row> = conn
-        .query_first(format!("SHOW SLAVE '{CONNECTION}' STATUS"))
-        .await
-        .ok()
-        .flatten();
-    if exists.is_none() {
+async fn interrupted_at(conn: &mut mysql_async::Conn, d: Dialect) -> Result<Option<(String, u64)>> {
+    if status_row(conn, d).await.is_none() {
         return Ok(None);
     }
-    conn.query_drop(format!("STOP SLAVE '{CONNECTION}'"))
+    conn.query_drop(d.stop())
         .await
         .map_err(|e| Error::sql("stopping the interrupted replay", e))?;
-    let row: Option<mysql_async::Row> = conn
-        .query_first(format!("SHOW SLAVE '{CONNECTION}' STATUS"))
-        .await
-        .map_err(|e| Error::sql("reading the interrupted replay's position", e))?;
-    Ok(row.and_then(|row| {
-        let get = |name: &str| -> Option<String> {
-            let i = row
-                .columns_ref()
-                .iter()
-                .position(|c| c.name_str() == name)?;
-            row.get_opt::<Option<String>, _>(i)?.ok().flatten()
-        };
-        Some((
-            get("Relay_Master_Log_File")?,
-            get("Exec_Master_Log_Pos")?.parse().ok()?,
-        ))
-    }))
+    let row = status_row(conn, d).await;
+    Ok(row
+        .and_then(|row| d.applied(&|n| column(&row, n)))
+        .map(|a| (a.file, a.pos)))
 }
 
 /// Whether the target holds an interrupted replay (its snapshot is then fully loaded:
 /// the replay starts only after the load).
 pub async fn interrupted(connector: &Connector) -> Result<bool> {
     let mut conn = connector.connect(&[]).await?;
-    let exists: Option<mysql_async::Row> = conn
-        .query_first(format!("SHOW SLAVE '{CONNECTION}' STATUS"))
-        .await
-        .ok()
-        .flatten();
-    Ok(exists.is_some())
+    let server = ServerInfo::detect(&mut conn).await?;
+    let d = Dialect::of(&server)?;
+    Ok(status_row(&mut conn, d).await.is_some())
 }
-
-/// The replication connection mysnap adds to the target for the replay.
-const CONNECTION: &str = "mysnap_replay";
 
 /// Which replayed events the target applies, and where: the restore's selection as
 /// the target's replication filters, in the names the target has.
@@ -539,49 +529,6 @@ impl ReplayFilter {
         }
         f
     }
-
-    /// The `SET GLOBAL` statements for the replay's connection.
-    fn statements(&self) -> Result<Vec<String>> {
-        let check = |name: &str| {
-            if name.contains([',', '\\', '.']) || name.contains("->") {
-                Err(Error::Invalid(format!(
-                    "{name:?}: a name holding a comma, dot, backslash or '->' cannot be given to the target's replication filters; restore without --until"
-                )))
-            } else {
-                Ok(())
-            }
-        };
-        // In a wildcard rule, % and _ are patterns: a name's own are escaped.
-        let like = |name: &str| name.replace('%', "\\%").replace('_', "\\_");
-        let mut wild = Vec::new();
-        for db in &self.databases {
-            check(db)?;
-            wild.push(format!("{}.%", like(db)));
-        }
-        let mut ignore = Vec::new();
-        for (db, t) in &self.ignore_tables {
-            check(db)?;
-            check(t)?;
-            ignore.push(format!("{db}.{t}"));
-        }
-        let mut rewrite = Vec::new();
-        for (from, to) in &self.rewrites {
-            check(from)?;
-            check(to)?;
-            rewrite.push(format!("{from}->{to}"));
-        }
-        let set = |var: &str, items: &[String]| {
-            format!(
-                "SET GLOBAL {CONNECTION}.{var} = {}",
-                crate::sql::string(&items.join(","))
-            )
-        };
-        Ok(vec![
-            set("replicate_rewrite_db", &rewrite),
-            set("replicate_wild_do_table", &wild),
-            set("replicate_ignore_table", &ignore),
-        ])
-    }
 }
 
 /// A statement-format event that names a renamed database explicitly (`src.t`): the
@@ -617,7 +564,8 @@ fn check_renames(archive: &Archive, plan: &ReplayPlan, renames: &[(String, Strin
 /// Checks, before anything is loaded, that the replay can apply the selection: names
 /// the target's filters can hold, and no statement the rename cannot follow.
 pub fn check(repo: &Arc<Repository>, plan: &ReplayPlan, filter: &ReplayFilter) -> Result<()> {
-    filter.statements()?;
+    // Both dialects refuse the same names.
+    Dialect::MariaDb.filters(filter)?;
     check_renames(&Archive::new(repo.clone()), plan, &filter.rewrites)
 }
 
@@ -644,30 +592,39 @@ pub async fn replay(
     progress: &dyn Progress,
 ) -> Result<ReplayReport> {
     let (listen, threads, resume) = (options.listen.as_str(), options.threads, options.resume);
-    let filters = options.filter.statements()?;
     let started = Instant::now();
     let mut conn = connector.connect(&[]).await?;
     let target = ServerInfo::detect(&mut conn).await?;
-    if target.flavor != Flavor::Mariadb {
+    let d = Dialect::of(&target)?;
+    let filters = d.filters(&options.filter)?;
+    let source = plan.segments.first().map(|h| h.source.clone());
+    let source_id = source.as_ref().map_or(0, |s| s.server_id);
+    let rewrite = source_id == target.server_id;
+    if rewrite && d == Dialect::MySql {
         return Err(Error::Invalid(
-            "a point-in-time replay into a MySQL server is not supported yet (MariaDB targets only)".into(),
+            "a point-in-time replay into the MySQL server the archive came from (same server_id and server_uuid) is not supported: its own GTIDs would be skipped; restore into another server".into(),
         ));
     }
-    let source_id = plan.segments.first().map_or(0, |h| h.source.server_id);
-    let rewrite = source_id == target.server_id;
     // The served primary's own id: the source's, unless the target has that one.
     let served_id = if rewrite {
         (target.server_id as u32).wrapping_add(1).max(1)
     } else {
         source_id as u32
     };
+    for sql in d.session_setup() {
+        conn.query_drop(sql.as_str())
+            .await
+            .map_err(|e| Error::sql("setting up the replay session", e))?;
+    }
     // An interrupted replay left its connection: continue from where the target's
     // applier stands (it records that position as it commits each transaction).
     let mut start = plan.start.clone();
-    if let Some((file, pos)) = interrupted_at(&mut conn).await? {
+    if let Some((file, pos)) = interrupted_at(&mut conn, d).await? {
         if !resume {
             return Err(Error::Conflict(format!(
-                "an interrupted replay left the replication connection '{CONNECTION}' on the target (applied up to {file}:{pos}): run the same restore with --resume to finish it, or remove it with STOP SLAVE '{CONNECTION}'; RESET SLAVE '{CONNECTION}' ALL"
+                "an interrupted replay left the replication connection '{CONNECTION}' on the target (applied up to {file}:{pos}): run the same restore with --resume to finish it, or remove it with {}; {}",
+                d.stop(),
+                d.reset()
             )));
         }
         let (done, _) = plan.progress_at(&file, pos);
@@ -698,33 +655,41 @@ pub async fn replay(
             user: "mysnap".into(),
             password: password.clone(),
             checksums: plan.checksums,
+            server_uuid: source.as_ref().and_then(|s| s.server_uuid.clone()),
+            gtid_mode: plan.segments.iter().any(|h| {
+                h.last_gtid
+                    .as_deref()
+                    .is_some_and(|g| g.contains(':') && !g.starts_with("ANONYMOUS"))
+            }),
         },
     )
     .await?;
-    let run = |sql: String| {
-        let what = sql
-            .split(" MASTER_PASSWORD")
+    // What a failing statement is called in messages: never with its password.
+    let what = |sql: &str| {
+        sql.split(" MASTER_PASSWORD")
             .next()
-            .unwrap_or(&sql)
-            .to_string();
-        (sql, what)
+            .and_then(|s| s.split(" SOURCE_PASSWORD").next())
+            .unwrap_or(sql)
+            .to_string()
     };
-    // The applier in parallel (MariaDB's optimistic mode commits in the source's order),
-    // when no other replication runs on the target: the thread count is global and can
-    // change only while every replica thread is stopped. Set back afterwards.
+    // The applier in parallel (in the source's commit order: MariaDB's optimistic mode,
+    // MySQL's replica_preserve_commit_order), when no other replication runs on the
+    // target: the thread count is global and can change only while every replica thread
+    // is stopped. Set back afterwards.
     let mut parallel_before: Option<u64> = None;
     if threads > 1 {
         let others: Vec<mysql_async::Row> = conn
-            .query("SHOW ALL SLAVES STATUS")
+            .query(d.all_status())
             .await
             .map_err(|e| Error::sql("reading the target's replication", e))?;
         if others.is_empty() {
+            let var = d.parallel_variable();
             let now: Option<u64> = conn
-                .query_first("SELECT @@GLOBAL.slave_parallel_threads")
+                .query_first(format!("SELECT @@GLOBAL.{var}"))
                 .await
-                .map_err(|e| Error::sql("reading slave_parallel_threads", e))?;
+                .map_err(|e| Error::sql(format!("reading {var}"), e))?;
             if conn
-                .query_drop(format!("SET GLOBAL slave_parallel_threads = {threads}"))
+                .query_drop(format!("SET GLOBAL {var} = {threads}"))
                 .await
                 .is_ok()
             {
@@ -732,26 +697,20 @@ pub async fn replay(
             }
         }
     }
-    let statements = [
-        run(format!(
-            "CHANGE MASTER '{CONNECTION}' TO MASTER_HOST='{host}', MASTER_PORT={}, MASTER_USER='mysnap', MASTER_PASSWORD='{password}', MASTER_LOG_FILE='{}', MASTER_LOG_POS={}, MASTER_USE_GTID=no, MASTER_SSL=0, MASTER_HEARTBEAT_PERIOD=1, MASTER_CONNECT_RETRY=1",
-            served.port,
-            start.0.replace('\'', ""),
-            start.1
-        )),
-    ];
-    let statements: Vec<(String, String)> = statements
-        .into_iter()
-        .chain(filters.into_iter().map(run))
-        .chain([run(format!("START SLAVE '{CONNECTION}'"))])
-        .collect();
+    let mut statements = vec![d.change_source(host, served.port, &password, &start.0, start.1)];
+    statements.extend(filters);
+    statements.push(d.start());
     let result = async {
-        for (sql, what) in &statements {
+        for sql in &statements {
             conn.query_drop(sql.as_str()).await.map_err(|e| {
-                let e = Error::sql(format!("setting up the replay on the target ({what})"), e);
+                let e = Error::sql(
+                    format!("setting up the replay on the target ({})", what(sql)),
+                    e,
+                );
                 match e.server_code() {
                     Some(1227) => Error::Invalid(format!(
-                        "{e} (the replay needs REPLICATION SLAVE ADMIN or SUPER on the target)"
+                        "{e} (the replay needs {} on the target)",
+                        d.privileges()
                     )),
                     _ => e,
                 }
@@ -761,44 +720,34 @@ pub async fn replay(
         progress.begin("replay", total, 0, 0);
         let mut reported = 0u64;
         loop {
-            let row: Option<mysql_async::Row> = conn
-                .query_first(format!("SHOW SLAVE '{CONNECTION}' STATUS"))
-                .await
-                .map_err(|e| Error::sql("following the replay", e))?;
-            let Some(row) = row else {
+            let Some(row) = status_row(&mut conn, d).await else {
                 return Err(Error::Server(
                     "the replay's replication connection is gone".into(),
                 ));
             };
-            let get = |name: &str| -> Option<String> {
-                let i = row
-                    .columns_ref()
-                    .iter()
-                    .position(|c| c.name_str() == name)?;
-                row.get_opt::<Option<String>, _>(i)?.ok().flatten()
+            let Some(a) = d.applied(&|n| column(&row, n)) else {
+                return Err(Error::Server(
+                    "the target's replication status has no applied position".into(),
+                ));
             };
-            let file = get("Relay_Master_Log_File").unwrap_or_default();
-            let pos: u64 = get("Exec_Master_Log_Pos")
-                .and_then(|p| p.parse().ok())
-                .unwrap_or(0);
-            let sql_error = get("Last_SQL_Error").unwrap_or_default();
-            let io_error = get("Last_IO_Error").unwrap_or_default();
-            if !sql_error.is_empty() {
+            if !a.sql_error.is_empty() {
                 return Err(Error::Server(format!(
-                    "the target's applier stopped at {file}:{pos}: {sql_error}"
+                    "the target's applier stopped at {}:{}: {}",
+                    a.file, a.pos, a.sql_error
                 )));
             }
-            let (done, _) = plan.progress_at(&file, pos);
+            let (done, _) = plan.progress_at(&a.file, a.pos);
             if done > reported {
                 progress.advance(done - reported, 0);
                 reported = done;
             }
-            if (file.clone(), pos) == plan.stop {
+            if (a.file.clone(), a.pos) == plan.stop {
                 break;
             }
-            if !io_error.is_empty() && get("Slave_IO_Running").as_deref() == Some("No") {
+            if !a.io_error.is_empty() && !a.io_running {
                 return Err(Error::Server(format!(
-                    "the target could not read the replayed events: {io_error}"
+                    "the target could not read the replayed events: {}",
+                    a.io_error
                 )));
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
@@ -808,13 +757,11 @@ pub async fn replay(
     }
     .await;
     // Whatever happened, the connection goes (its relay logs with it).
-    let _ = conn.query_drop(format!("STOP SLAVE '{CONNECTION}'")).await;
-    let _ = conn
-        .query_drop(format!("RESET SLAVE '{CONNECTION}' ALL"))
-        .await;
+    let _ = conn.query_drop(d.stop()).await;
+    let _ = conn.query_drop(d.reset()).await;
     if let Some(n) = parallel_before {
         let _ = conn
-            .query_drop(format!("SET GLOBAL slave_parallel_threads = {n}"))
+            .query_drop(format!("SET GLOBAL {} = {n}", d.parallel_variable()))
             .await;
     }
     served.task.abort();

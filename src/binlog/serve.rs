@@ -36,6 +36,10 @@ pub(crate) struct Feed {
     pub password: String,
     /// Whether the archived events carry CRC32 checksums.
     pub checksums: bool,
+    /// The source's `@@server_uuid` (MySQL), which a MySQL replica asks for.
+    pub server_uuid: Option<String>,
+    /// Whether the archive's transactions have GTIDs (MySQL's `@@GLOBAL.GTID_MODE`).
+    pub gtid_mode: bool,
 }
 
 /// A running primary: its port, and the task serving it.
@@ -180,13 +184,19 @@ pub(crate) fn parse_handshake_response(b: &[u8]) -> Option<(String, Vec<u8>)> {
 }
 
 /// The answer to a replica's query: `None` for an OK, or one row of named columns.
-pub(crate) fn answer(
-    query: &str,
-    feed_server_id: u32,
-    version: &str,
-    checksums: bool,
-    domain: u32,
-) -> Option<(Vec<String>, Vec<Option<String>>)> {
+/// What the served primary says about itself when a replica asks.
+pub(crate) struct Identity<'a> {
+    pub server_id: u32,
+    pub version: &'a str,
+    pub checksums: bool,
+    pub domain: u32,
+    pub server_uuid: Option<&'a str>,
+    pub gtid_mode: bool,
+}
+
+pub(crate) fn answer(query: &str, me: &Identity) -> Option<(Vec<String>, Vec<Option<String>>)> {
+    let (feed_server_id, version, checksums, domain) =
+        (me.server_id, me.version, me.checksums, me.domain);
     let q = query.trim().trim_end_matches(';').trim();
     let lower = q.to_ascii_lowercase();
     if let Some(rest) = lower
@@ -196,7 +206,7 @@ pub(crate) fn answer(
         let name = rest.trim_matches(|c| c == '\'' || c == '"' || c == ' ');
         let value = match name {
             "server_id" => Some(feed_server_id.to_string()),
-            "server_uuid" => None,
+            "server_uuid" => me.server_uuid.map(str::to_string),
             _ => None,
         };
         return Some((
@@ -219,6 +229,9 @@ pub(crate) fn answer(
         "@@global.gtid_domain_id" | "@@gtid_domain_id" => Some(domain.to_string()),
         "version()" | "@@version" => Some(version.to_string()),
         "@@global.binlog_checksum" => Some(if checksums { "CRC32" } else { "NONE" }.to_string()),
+        // MySQL replicas: the source's GTID mode and identity.
+        "@@global.gtid_mode" => Some(if me.gtid_mode { "ON" } else { "OFF" }.to_string()),
+        "@@global.server_uuid" | "@@server_uuid" => me.server_uuid.map(str::to_string),
         _ => None,
     };
     Some((vec![q["select ".len()..].trim().to_string()], vec![value]))
@@ -370,13 +383,15 @@ impl<'a> Session<'a> {
                 0x03 => {
                     let q = String::from_utf8_lossy(body).into_owned();
                     tracing::debug!("replica asks: {q}");
-                    match answer(
-                        &q,
-                        self.feed.server_id,
-                        &self.feed.version,
-                        self.checksums,
+                    let me = Identity {
+                        server_id: self.feed.server_id,
+                        version: &self.feed.version,
+                        checksums: self.checksums,
                         domain,
-                    ) {
+                        server_uuid: self.feed.server_uuid.as_deref(),
+                        gtid_mode: self.feed.gtid_mode,
+                    };
+                    match answer(&q, &me) {
                         Some((cols, row)) => self.result_set(&cols, &row).await.map_err(io)?,
                         None => self.ok().await.map_err(io)?,
                     }
@@ -587,7 +602,15 @@ mod tests {
 
     #[test]
     fn the_replica_s_questions_get_the_served_primary_s_answers() {
-        let a = |q: &str| answer(q, 77, "10.11.19-MariaDB-log", true, 0);
+        let me = Identity {
+            server_id: 77,
+            version: "10.11.19-MariaDB-log",
+            checksums: true,
+            domain: 0,
+            server_uuid: Some("3e11fa47-71ca-11e1-9e33-c80aa9429562"),
+            gtid_mode: true,
+        };
+        let a = |q: &str| answer(q, &me);
         assert_eq!(
             a("SELECT @@GLOBAL.SERVER_ID").unwrap().1,
             vec![Some("77".into())]
@@ -605,6 +628,20 @@ mod tests {
             vec![Some("0".into())]
         );
         assert!(a("SET @master_heartbeat_period= 1000000000").is_none());
+        // What a MySQL 8 replica asks as its I/O thread sets up.
+        assert_eq!(
+            a("SELECT @@GLOBAL.GTID_MODE").unwrap().1,
+            vec![Some("ON".into())]
+        );
+        assert_eq!(
+            a("SELECT @@GLOBAL.SERVER_UUID").unwrap().1,
+            vec![Some("3e11fa47-71ca-11e1-9e33-c80aa9429562".into())]
+        );
+        assert_eq!(
+            a("SELECT @source_binlog_checksum").unwrap().1,
+            vec![Some("CRC32".into())]
+        );
+        assert!(a("SET @replica_uuid= 'cd111826-0a1e-11e8-98c3-88787342351a'").is_none());
         assert!(a("SELECT UNIX_TIMESTAMP()").unwrap().1[0]
             .as_ref()
             .unwrap()
