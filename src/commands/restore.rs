@@ -94,7 +94,7 @@ pub async fn run(args: RestoreArgs, defaults: super::Defaults) -> Result<()> {
         print_plan(plan)?;
         if let Some((_, plan)) = &replay {
             println!(
-                "replay: {}, {}, {} of binary log events from {}:{} to {}:{}{}",
+                "replay: {}, {}, {} of binary log events from {}:{} to {}:{}{}; predicted {:.0} s at {}/s (a rate assumed from bench/pitr.sh, not measured on this target)",
                 count(plan.transactions, "transaction", "transactions"),
                 count(plan.events, "event", "events"),
                 bytes(plan.bytes),
@@ -109,7 +109,9 @@ pub async fn run(args: RestoreArgs, defaults: super::Defaults) -> Result<()> {
                             std::time::UNIX_EPOCH + std::time::Duration::from_secs(u64::from(t))
                         )
                     ))
-                    .unwrap_or_default()
+                    .unwrap_or_default(),
+                plan.bytes as f64 / replay::ASSUMED_RATE,
+                bytes(replay::ASSUMED_RATE as u64),
             );
         }
         return Ok(());

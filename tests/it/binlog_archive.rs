@@ -249,6 +249,24 @@ fn kill_9_and_server_restarts_leave_no_gap_and_no_duplicate() {
         transactions >= written,
         "{transactions} archived, {written} written"
     );
+    // And it replays to the source's state.
+    let target = TestServer::start();
+    let st = source.sql("SHOW MASTER STATUS");
+    let mut c = st.split_whitespace();
+    let end = format!("{}:{}", c.next().unwrap(), c.next().unwrap());
+    let mut args = vec![
+        "restore".to_string(),
+        "--repo".into(),
+        s(&repo),
+        "--until-position".into(),
+        end,
+    ];
+    args.extend(target.conn_args());
+    run_mysnap_ok(&args);
+    assert!(
+        target.canonical_dump(&["d"]) == source.canonical_dump(&["d"]),
+        "the archive replayed differs from the source"
+    );
 }
 
 #[test]

@@ -236,7 +236,7 @@ fn restores_to_each_checkpoint_by_time_gtid_and_position_are_exact() {
     args.extend(target.conn_args());
     let out = stdout(&run_mysnap_ok(&args));
     assert!(
-        out.contains("replay:") && out.contains("transactions"),
+        out.contains("replay:") && out.contains("transactions") && out.contains("predicted"),
         "{out}"
     );
     assert!(target.canonical_dump(&["bank"]) == before);
