@@ -52,6 +52,29 @@ pub enum Command {
     /// source's binary log into the repository, `binlog status` shows what it holds.
     #[command(subcommand)]
     Binlog(BinlogCommand),
+    /// Print a shell completion script (bash: save it as
+    /// /usr/share/bash-completion/completions/mysnap; zsh: as _mysnap in a $fpath
+    /// directory; fish: as ~/.config/fish/completions/mysnap.fish).
+    Completions(CompletionsArgs),
+    /// Write the manual pages (mysnap.1 and one per command, mysnap-dump.1 ...) into a
+    /// directory, from the same definitions as --help.
+    Man(ManArgs),
+}
+
+/// `mysnap completions`.
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    /// The shell.
+    #[arg(value_enum)]
+    pub shell: clap_complete::Shell,
+}
+
+/// `mysnap man`.
+#[derive(Debug, Args)]
+pub struct ManArgs {
+    /// Where to write the pages (created if missing).
+    #[arg(long, short = 'o', value_name = "DIR")]
+    pub output: PathBuf,
 }
 
 /// `mysnap binlog ...`.
@@ -91,6 +114,10 @@ pub struct BinlogArchiveArgs {
     /// cannot be restored.
     #[arg(long)]
     pub after_gap: bool,
+    /// Write Prometheus metrics of this run to PATH (node_exporter's textfile
+    /// collector: written to a temporary file and renamed).
+    #[arg(long, value_name = "PATH")]
+    pub metrics_file: Option<PathBuf>,
     /// Progress and quiet.
     #[command(flatten)]
     pub report: ReportArgs,
@@ -215,6 +242,10 @@ pub struct ForgetArgs {
     /// deletes left).
     #[arg(long, conflicts_with = "dry_run")]
     pub prune: bool,
+    /// Write Prometheus metrics of this run to PATH (node_exporter's textfile
+    /// collector: written to a temporary file and renamed).
+    #[arg(long, value_name = "PATH")]
+    pub metrics_file: Option<PathBuf>,
     /// Print the decisions as JSON.
     #[arg(long)]
     pub json: bool,
@@ -275,6 +306,10 @@ pub struct VerifyArgs {
     /// Files checked at once.
     #[arg(short = 't', long, default_value_t = 4, value_parser = parse_threads)]
     pub threads: usize,
+    /// Write Prometheus metrics of this run to PATH (node_exporter's textfile
+    /// collector: written to a temporary file and renamed).
+    #[arg(long, value_name = "PATH")]
+    pub metrics_file: Option<PathBuf>,
     /// Print the result as JSON.
     #[arg(long)]
     pub json: bool,
@@ -387,6 +422,10 @@ pub struct DumpArgs {
     /// (its process list, checked every second).
     #[arg(long, value_name = "N")]
     pub busy_threads: Option<u64>,
+    /// Write Prometheus metrics of this run to PATH (node_exporter's textfile
+    /// collector: written to a temporary file and renamed).
+    #[arg(long, value_name = "PATH")]
+    pub metrics_file: Option<PathBuf>,
     /// Progress and quiet.
     #[command(flatten)]
     pub report: ReportArgs,

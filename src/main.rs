@@ -11,6 +11,7 @@ use std::process::ExitCode;
 use clap::Parser;
 
 use cli::{Cli, Command};
+use commands::metrics::Metrics;
 
 fn main() -> ExitCode {
     malloc::tune();
@@ -43,23 +44,43 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Init(args) => commands::repo::init(args),
         Command::List(args) => commands::repo::list(args),
-        Command::Forget(args) => commands::repo::forget(args),
+        Command::Forget(args) => {
+            let m = Metrics::new(args.metrics_file.clone(), "forget");
+            measured(&m, commands::repo::forget(args, &m))
+        }
         Command::Delete(args) => commands::repo::delete(args),
         Command::Protect(args) => commands::repo::protect(args),
         Command::Binlog(cli::BinlogCommand::Status(args)) => commands::binlog::status(args),
-        Command::Binlog(cli::BinlogCommand::Archive(args)) => run_async(
-            commands::binlog::archive(args, defaults),
-            "stopped; the archive holds what was written, and the next run resumes exactly after it",
-        ),
+        Command::Completions(args) => commands::docs::completions(args),
+        Command::Man(args) => commands::docs::man(args),
+        Command::Binlog(cli::BinlogCommand::Archive(args)) => {
+            let m = Metrics::new(args.metrics_file.clone(), "binlog_archive");
+            let r = run_async(
+                commands::binlog::archive(args, defaults, &m),
+                "stopped; the archive holds what was written, and the next run resumes exactly after it",
+            );
+            // A stop by SIGTERM is the service's normal end, not a failure.
+            let stopped = r.as_ref().err().is_some_and(|e| e.downcast_ref::<Interrupted>().is_some());
+            match m.write(r.is_ok() || stopped) {
+                Ok(()) => r,
+                Err(e) => r.and(Err(e)),
+            }
+        }
         Command::Show(args) => commands::show::run(args),
-        Command::Verify(args) => run_async(
-            commands::verify::run(args, defaults),
-            "interrupted; a verification by restoring leaves its scratch databases (mysnap_verify_*) to be dropped, or replaced by the next one",
-        ),
-        Command::Dump(args) => run_async(
-            commands::dump::run(args, defaults),
-            "interrupted; the dump was stopped and what it had written removed",
-        ),
+        Command::Verify(args) => {
+            let m = Metrics::new(args.metrics_file.clone(), "verify");
+            measured(&m, run_async(
+                commands::verify::run(args, defaults, &m),
+                "interrupted; a verification by restoring leaves its scratch databases (mysnap_verify_*) to be dropped, or replaced by the next one",
+            ))
+        }
+        Command::Dump(args) => {
+            let m = Metrics::new(args.metrics_file.clone(), "dump");
+            measured(&m, run_async(
+                commands::dump::run(args, defaults, &m),
+                "interrupted; the dump was stopped and what it had written removed",
+            ))
+        }
         Command::Restore(args) => run_async(
             commands::restore::run(args, defaults),
             "interrupted; the target holds a partial restore: run the same command with --resume to continue it, or with --restart --existing=drop to start over",
@@ -213,6 +234,15 @@ fn run_async(
     });
     runtime.shutdown_timeout(std::time::Duration::from_secs(2));
     outcome
+}
+
+/// Writes the run's metrics (when asked) and passes its outcome on; a metrics file that
+/// cannot be written fails a run that succeeded.
+fn measured(m: &Metrics, r: anyhow::Result<()>) -> anyhow::Result<()> {
+    match m.write(r.is_ok()) {
+        Ok(()) => r,
+        Err(e) => r.and(Err(e)),
+    }
 }
 
 fn is_broken_pipe(e: &anyhow::Error) -> bool {

@@ -27,8 +27,11 @@ use super::event::{self, kind, Boundaries, Header, Step};
 use super::gtid::GtidState;
 use super::{Archive, ArchiverStatus, SegmentHeader, SourceIdentity};
 
+/// Called with the archiver's status each time it is written.
+pub type StatusHook = Arc<dyn Fn(&ArchiverStatus) + Send + Sync>;
+
 /// How `binlog archive` runs.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct ArchiveOptions {
     /// The replica server id it registers with (unique among the source's replicas).
     pub server_id: Option<u32>,
@@ -42,6 +45,19 @@ pub struct ArchiveOptions {
     pub max_segment_bytes: usize,
     /// Stop after this many segments (tests); 0 for no limit.
     pub stop_after_segments: u64,
+    /// Called each time the archiver writes its status (every few seconds).
+    pub on_status: Option<StatusHook>,
+}
+
+impl std::fmt::Debug for ArchiveOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ArchiveOptions")
+            .field("server_id", &self.server_id)
+            .field("once", &self.once)
+            .field("after_gap", &self.after_gap)
+            .field("flush_interval", &self.flush_interval)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Default for ArchiveOptions {
@@ -53,6 +69,7 @@ impl Default for ArchiveOptions {
             flush_interval: Duration::from_millis(500),
             max_segment_bytes: 64 << 20,
             stop_after_segments: 0,
+            on_status: None,
         }
     }
 }
@@ -113,6 +130,22 @@ struct Open {
     /// The last transaction boundary in `events_bytes`: its length, end position, time,
     /// GTIDs and counts there.
     cut: Option<Cut>,
+}
+
+impl Open {
+    /// The segment as it stands, ending at `at`.
+    fn cut_at(&self, at: &Cursor) -> Cut {
+        Cut {
+            len: self.events_bytes.len(),
+            end: at.pos,
+            last_time: self.last_time,
+            last_gtid: self.last_gtid.clone(),
+            gtid: at.gtid.clone(),
+            events: self.events,
+            transactions: self.transactions,
+            next_file: self.next_file.clone(),
+        }
+    }
 }
 
 #[derive(Clone)]
@@ -359,7 +392,15 @@ async fn stream_once(
                         progressed |= commit(archive, &me, o, &mut at, next_seq, report, progress)?;
                     }
                 }
-                write_status(archive, &at, &source_end, &target, &mut last_status, false)?;
+                write_status(
+                    archive,
+                    options.on_status.as_deref(),
+                    &at,
+                    &source_end,
+                    &target,
+                    &mut last_status,
+                    false,
+                )?;
                 continue;
             }
             Some(None) => {
@@ -367,7 +408,15 @@ async fn stream_once(
                 if let Some(o) = open.take() {
                     commit_to_cut(archive, &me, o, &mut at, next_seq, report, progress)?;
                 }
-                write_status(archive, &at, &source_end, &target, &mut last_status, true)?;
+                write_status(
+                    archive,
+                    options.on_status.as_deref(),
+                    &at,
+                    &source_end,
+                    &target,
+                    &mut last_status,
+                    true,
+                )?;
                 return Ok(if options.once {
                     Ended::Done
                 } else {
@@ -424,7 +473,15 @@ async fn stream_once(
                 )
                 .into_owned();
                 source_end = Some((name, u64::from(h.log_pos)));
-                write_status(archive, &at, &source_end, &target, &mut last_status, false)?;
+                write_status(
+                    archive,
+                    options.on_status.as_deref(),
+                    &at,
+                    &source_end,
+                    &target,
+                    &mut last_status,
+                    false,
+                )?;
                 continue;
             }
             kind::FORMAT_DESCRIPTION => {
@@ -565,16 +622,7 @@ async fn stream_once(
             o.transactions += 1;
         }
         if boundaries.between() {
-            o.cut = Some(Cut {
-                len: o.events_bytes.len(),
-                end: at.pos,
-                last_time: o.last_time,
-                last_gtid: o.last_gtid.clone(),
-                gtid: at.gtid.clone(),
-                events: o.events,
-                transactions: o.transactions,
-                next_file: o.next_file.clone(),
-            });
+            o.cut = Some(o.cut_at(&at));
         }
         let rotated = o.next_file.is_some();
         let full = o.events_bytes.len() >= options.max_segment_bytes;
@@ -588,7 +636,15 @@ async fn stream_once(
                 return Ok(Ended::Done);
             }
         }
-        write_status(archive, &at, &source_end, &target, &mut last_status, false)?;
+        write_status(
+            archive,
+            options.on_status.as_deref(),
+            &at,
+            &source_end,
+            &target,
+            &mut last_status,
+            false,
+        )?;
     }
 }
 
@@ -709,16 +765,7 @@ fn commit(
         .cut
         .as_ref()
         .is_some_and(|c| c.len == o.events_bytes.len());
-    let cut = Cut {
-        len: o.events_bytes.len(),
-        end: at.pos,
-        last_time: o.last_time,
-        last_gtid: o.last_gtid.clone(),
-        gtid: at.gtid.clone(),
-        events: o.events,
-        transactions: o.transactions,
-        next_file: o.next_file.clone(),
-    };
+    let cut = o.cut_at(at);
     write(
         archive,
         source,
@@ -839,6 +886,7 @@ fn write(
 /// Rewrites the archiver's status object at most every few seconds (or now).
 fn write_status(
     archive: &Archive,
+    notify: Option<&(dyn Fn(&ArchiverStatus) + Send + Sync)>,
     at: &Cursor,
     source_end: &Option<(String, u64)>,
     target: &str,
@@ -868,5 +916,9 @@ fn write_status(
             now_secs().saturating_sub(u64::from(at.time)) as f64
         },
     };
-    archive.put_archiver_status(&status)
+    archive.put_archiver_status(&status)?;
+    if let Some(f) = notify {
+        f(&status);
+    }
+    Ok(())
 }

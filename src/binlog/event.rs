@@ -205,6 +205,19 @@ pub(crate) fn mariadb_gtid(event: &[u8], checksums: bool) -> Result<Gtid> {
     })
 }
 
+/// A 16-byte server uuid as MySQL writes it (8-4-4-4-12 hex digits).
+pub(crate) fn uuid_text(sid: &[u8]) -> String {
+    let x = hex::encode(sid);
+    format!(
+        "{}-{}-{}-{}-{}",
+        &x[0..8],
+        &x[8..12],
+        &x[12..16],
+        &x[16..20],
+        &x[20..32]
+    )
+}
+
 /// Reads a MySQL GTID event (type 33, or 34 for anonymous).
 pub(crate) fn mysql_gtid(event: &[u8], checksums: bool) -> Result<Gtid> {
     let h = Header::read(event)?;
@@ -213,17 +226,7 @@ pub(crate) fn mysql_gtid(event: &[u8], checksums: bool) -> Result<Gtid> {
         return Err(damaged("a GTID event too short".into()));
     }
     let sid = &b[1..17];
-    let uuid = (h.kind == kind::MYSQL_GTID).then(|| {
-        let x = hex::encode(sid);
-        format!(
-            "{}-{}-{}-{}-{}",
-            &x[0..8],
-            &x[8..12],
-            &x[12..16],
-            &x[16..20],
-            &x[20..32]
-        )
-    });
+    let uuid = (h.kind == kind::MYSQL_GTID).then(|| uuid_text(sid));
     Ok(Gtid::MySql {
         uuid,
         gno: u64_at(b, 17),

@@ -201,15 +201,7 @@ pub(crate) fn mysql_previous_gtids(body: &[u8]) -> Result<GtidState> {
     let mut at = 8;
     for _ in 0..sids {
         let sid = body.get(at..at + 16).ok_or_else(short)?;
-        let x = hex::encode(sid);
-        let uuid = format!(
-            "{}-{}-{}-{}-{}",
-            &x[0..8],
-            &x[8..12],
-            &x[12..16],
-            &x[16..20],
-            &x[20..32]
-        );
+        let uuid = super::event::uuid_text(sid);
         let n = u64_at(at + 16)?;
         at += 24;
         let mut ranges = Vec::new();

@@ -12,19 +12,62 @@ use crate::cli::{BinlogArchiveArgs, BinlogStatusArgs};
 use crate::display::{bytes, count};
 
 /// Streams the source's binary log into the repository.
-pub async fn archive(args: BinlogArchiveArgs, defaults: super::Defaults) -> Result<()> {
+pub async fn archive(
+    args: BinlogArchiveArgs,
+    defaults: super::Defaults,
+    metrics: &super::metrics::Metrics,
+) -> Result<()> {
     let repo = super::repo::open(&args.repo)?;
     let connector = connector(&args.connection, &defaults)?;
     let progress: Arc<dyn Progress> = Arc::from(args.report.progress());
+    // A running archiver rewrites its metrics as it says where it stands.
+    let (status_tx, mut status_rx) = tokio::sync::watch::channel(None::<binlog::ArchiverStatus>);
     let options = ArchiveOptions {
         server_id: args.server_id,
         once: args.once,
         after_gap: args.after_gap,
+        on_status: Some(Arc::new(move |s: &binlog::ArchiverStatus| {
+            let _ = status_tx.send(Some(s.clone()));
+        })),
         ..ArchiveOptions::default()
     };
-    let report = binlog::archive(&connector, repo.clone(), &options, &*progress)
-        .await
-        .map_err(|e| super::name_server(e, &connector))?;
+    let location = repo.location();
+    let update = |s: &binlog::ArchiverStatus| {
+        let repo_label = [("repository", location.as_str())];
+        metrics.set(
+            "mysnap_binlog_archive_lag_seconds",
+            "How far the archive is behind the source (0 when caught up).",
+            &repo_label,
+            s.lag_seconds,
+        );
+        metrics.set(
+            "mysnap_binlog_last_archived_event_timestamp_seconds",
+            "The timestamp of the newest archived binlog event.",
+            &repo_label,
+            f64::from(s.archived_time),
+        );
+    };
+    let run = binlog::archive(&connector, repo.clone(), &options, &*progress);
+    tokio::pin!(run);
+    let report = loop {
+        tokio::select! {
+            r = &mut run => break r,
+            changed = status_rx.changed() => {
+                if changed.is_ok() {
+                    if let Some(s) = status_rx.borrow_and_update().clone() {
+                        update(&s);
+                        if let Err(e) = metrics.write(true) {
+                            progress.note(&format!("warning: {e:#}"));
+                        }
+                    }
+                }
+            }
+        }
+    };
+    if let Some(s) = status_rx.borrow().clone() {
+        update(&s);
+    }
+    let report = report.map_err(|e| super::name_server(e, &connector))?;
     if !args.report.quiet {
         let until = report
             .until

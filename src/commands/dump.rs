@@ -11,7 +11,11 @@ use crate::cli::DumpArgs;
 use crate::display::{bytes, count};
 
 /// Validates the flags, runs the dump, prints a summary.
-pub async fn run(args: DumpArgs, defaults: super::Defaults) -> Result<()> {
+pub async fn run(
+    args: DumpArgs,
+    defaults: super::Defaults,
+    metrics: &super::metrics::Metrics,
+) -> Result<()> {
     let codec = args.compress;
     let destination = match (&args.output, &args.repo.repo) {
         (Some(dir), _) => {
@@ -57,6 +61,39 @@ pub async fn run(args: DumpArgs, defaults: super::Defaults) -> Result<()> {
         .await
         .map_err(|e| super::name_server(e, &connector))?;
     let m = &dumped.manifest;
+    let t = &m.totals;
+    for (name, help, value) in [
+        (
+            "mysnap_dump_rows",
+            "Rows the last dump wrote.",
+            t.rows as f64,
+        ),
+        (
+            "mysnap_dump_raw_bytes",
+            "Bytes of row text the last dump wrote.",
+            t.raw_bytes as f64,
+        ),
+        (
+            "mysnap_dump_stored_bytes",
+            "Bytes the last dump stored (compressed).",
+            t.stored_bytes as f64,
+        ),
+        (
+            "mysnap_dump_tables",
+            "Tables the last dump held.",
+            t.tables as f64,
+        ),
+        (
+            "mysnap_dump_global_lock_seconds",
+            "How long the last dump held the global lock.",
+            m.consistency.global_lock_ms / 1000.0,
+        ),
+    ] {
+        metrics.set(name, help, &[], value);
+    }
+    if let dump::Destination::Repository { repo, .. } = &options.destination {
+        super::restorable_metric(metrics, repo);
+    }
     let to = match (&dumped.snapshot, &args.output) {
         (Some(s), _) => format!("snapshot {} of {}", s.id, repo_location(&args)),
         (None, Some(dir)) => dir.display().to_string(),
@@ -69,7 +106,6 @@ pub async fn run(args: DumpArgs, defaults: super::Defaults) -> Result<()> {
         }
         return Ok(());
     }
-    let t = &m.totals;
     println!(
         "dumped {}, {}, {}, {} raw, {} stored in {}, {:.1} s -> {}",
         count(m.databases.len() as u64, "database", "databases"),

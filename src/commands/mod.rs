@@ -2,7 +2,9 @@
 //! print the outcome.
 
 pub mod binlog;
+pub mod docs;
 pub mod dump;
+pub mod metrics;
 pub mod repo;
 pub mod restore;
 pub mod show;
@@ -72,4 +74,17 @@ pub fn source(target: &str, repo: &crate::cli::RepoArg) -> Result<mysnap::restor
 /// A snapshot ID or a prefix of one, or `latest`.
 pub fn names_snapshot(target: &str) -> bool {
     target == "latest" || (!target.is_empty() && target.bytes().all(|b| b.is_ascii_hexdigit()))
+}
+
+/// The repository's restorable snapshots, as a metric (monitoring alerts when it drops).
+pub fn restorable_metric(m: &metrics::Metrics, repo: &mysnap::repo::Repository) {
+    if let Ok(listed) = repo.list() {
+        let n = listed.iter().filter(|l| l.restorable).count();
+        m.set(
+            "mysnap_restorable_snapshots",
+            "Snapshots in the repository that can be restored.",
+            &[("repository", &repo.location())],
+            n as f64,
+        );
+    }
 }

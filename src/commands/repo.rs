@@ -160,7 +160,7 @@ pub fn list(args: ListArgs) -> Result<()> {
 }
 
 /// `mysnap forget`.
-pub fn forget(args: ForgetArgs) -> Result<()> {
+pub fn forget(args: ForgetArgs, metrics: &super::metrics::Metrics) -> Result<()> {
     let repo = open(&args.repo)?;
     let given = args.policy.policy();
     let (policy, whose) = if given.is_empty() {
@@ -169,6 +169,19 @@ pub fn forget(args: ForgetArgs) -> Result<()> {
         (given, "given")
     };
     let decisions = repo.forget(&policy, SystemTime::now(), !args.dry_run)?;
+    let removed = decisions.iter().filter(|d| !d.keep).count();
+    metrics.set(
+        "mysnap_forget_kept_snapshots",
+        "Snapshots the last forget kept.",
+        &[],
+        (decisions.len() - removed) as f64,
+    );
+    metrics.set(
+        "mysnap_forget_removed_snapshots",
+        "Snapshots the last forget removed (or, with --dry-run, would remove).",
+        &[],
+        removed as f64,
+    );
     if args.json {
         let rows: Vec<serde_json::Value> = decisions
             .iter()
@@ -188,7 +201,6 @@ pub fn forget(args: ForgetArgs) -> Result<()> {
                 println!("remove {} {}  (no rule keeps it)", d.id, d.created);
             }
         }
-        let removed = decisions.iter().filter(|d| !d.keep).count();
         println!(
             "{} {}, {} kept",
             count(removed as u64, "snapshot", "snapshots"),
@@ -206,6 +218,7 @@ pub fn forget(args: ForgetArgs) -> Result<()> {
     if args.prune {
         report_prune(repo.prune()?);
     }
+    super::restorable_metric(metrics, &repo);
     Ok(())
 }
 

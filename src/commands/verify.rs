@@ -13,7 +13,11 @@ use crate::display::bytes;
 /// Checks a dump directory, or snapshots of a repository, with no server (and with
 /// `--restore-to`, by restoring each) and says what was checked; the first problem of
 /// each is the error.
-pub async fn run(args: VerifyArgs, defaults: super::Defaults) -> Result<()> {
+pub async fn run(
+    args: VerifyArgs,
+    defaults: super::Defaults,
+    metrics: &super::metrics::Metrics,
+) -> Result<()> {
     let connector = match args.restore_to {
         true => Some(super::connector(&args.connection, &defaults)?),
         false => None,
@@ -56,6 +60,14 @@ pub async fn run(args: VerifyArgs, defaults: super::Defaults) -> Result<()> {
         return Ok(());
     }
     let repo = super::repo::open(&args.repo)?;
+    // Whatever verify finds, the count of restorable snapshots after it.
+    struct After<'a>(&'a super::metrics::Metrics, Arc<mysnap::repo::Repository>);
+    impl Drop for After<'_> {
+        fn drop(&mut self) {
+            super::restorable_metric(self.0, &self.1);
+        }
+    }
+    let _after = After(metrics, repo.clone());
     let ids = match &args.target {
         Some(t) => vec![repo.resolve(t)?],
         None => repo.indexes()?.into_iter().map(|i| i.id).collect(),

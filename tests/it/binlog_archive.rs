@@ -34,16 +34,7 @@ fn repo_with_snapshot(server: &TestServer, dir: &Path) -> std::path::PathBuf {
     let repo = dir.join("repo");
     run_mysnap_ok(&["init", "--repo", &s(&repo)]);
     server.sql("CREATE DATABASE d; CREATE TABLE d.t (id INT PRIMARY KEY, v VARCHAR(100))");
-    let mut args = vec!["dump".to_string()];
-    args.extend(server.conn_args());
-    args.extend([
-        "-B".into(),
-        "d".into(),
-        "--repo".into(),
-        s(&repo),
-        "-q".into(),
-    ]);
-    run_mysnap_ok(&args);
+    support::snapshot_into(server, &repo, "d");
     repo
 }
 
@@ -392,18 +383,7 @@ fn forget_prunes_the_segments_only_older_snapshots_needed() {
     let source = TestServer::start();
     let dir = support::tempdir("mysnap-binlog-");
     let repo = repo_with_snapshot(&source, dir.path());
-    let dump = || {
-        let mut args = vec!["dump".to_string()];
-        args.extend(source.conn_args());
-        args.extend([
-            "-B".into(),
-            "d".into(),
-            "--repo".into(),
-            s(&repo),
-            "-q".into(),
-        ]);
-        stdout(&run_mysnap_ok(&args)).trim().to_string()
-    };
+    let dump = || support::snapshot_into(&source, &repo, "d");
     for round in 0..3 {
         for i in 0..10 {
             source.sql(&format!(

@@ -11,6 +11,7 @@ mod consistency;
 mod gentle;
 mod harness;
 mod locks;
+mod operator;
 mod pitr;
 mod repository;
 mod restore_options;

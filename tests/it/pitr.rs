@@ -82,16 +82,7 @@ fn restores_to_each_checkpoint_by_time_gtid_and_position_are_exact() {
          CREATE TABLE bank.log (id INT AUTO_INCREMENT PRIMARY KEY, note VARCHAR(64), at DATETIME);
          CREATE DATABASE other; CREATE TABLE other.x (a INT)",
     );
-    let mut args = vec!["dump".to_string()];
-    args.extend(source.conn_args());
-    args.extend([
-        "-B".into(),
-        "bank".into(),
-        "--repo".into(),
-        s(&repo),
-        "-q".into(),
-    ]);
-    run_mysnap_ok(&args);
+    support::snapshot_into(&source, &repo, "bank");
     let mut archiver = Running::spawn(&{
         let mut v = vec!["binlog".to_string(), "archive".into()];
         v.extend(source.conn_args());
@@ -355,16 +346,7 @@ fn a_replay_killed_half_way_resumes_without_applying_a_transaction_twice() {
          INSERT INTO acct (id, balance) SELECT seq, 1000 FROM seq_1_to_100;
          CREATE TABLE seen (k INT PRIMARY KEY)",
     );
-    let mut args = vec!["dump".to_string()];
-    args.extend(source.conn_args());
-    args.extend([
-        "-B".into(),
-        "bank".into(),
-        "--repo".into(),
-        s(&repo),
-        "-q".into(),
-    ]);
-    run_mysnap_ok(&args);
+    support::snapshot_into(&source, &repo, "bank");
     // Many small transactions, each of which would fail if applied twice (a key).
     source.sql(
         "USE bank;\nDELIMITER //\n\

@@ -259,3 +259,18 @@ impl Drop for Running {
         }
     }
 }
+
+/// Dumps database `db` of `server` into the repository `repo` and returns the snapshot's
+/// ID (`dump -q` prints only it).
+pub fn snapshot_into(server: &TestServer, repo: &Path, db: &str) -> String {
+    let mut args = vec!["dump".to_string()];
+    args.extend(server.conn_args());
+    args.extend([
+        "-B".into(),
+        db.into(),
+        "--repo".into(),
+        repo.display().to_string(),
+        "-q".into(),
+    ]);
+    stdout(&run_mysnap_ok(&args)).trim().to_string()
+}
