@@ -558,6 +558,9 @@ pub struct RestoreArgs {
     /// Print what would be restored and how long it should take; change nothing.
     #[arg(long)]
     pub dry_run: bool,
+    /// With --dry-run: print the plan as JSON (docs/JSON.md).
+    #[arg(long, requires = "dry_run")]
+    pub json: bool,
     /// Once restored, read every table back and compare its rows with the dump's digest
     /// of them; fail naming the first table that differs.
     #[arg(long)]

@@ -104,11 +104,7 @@ fn main() -> ExitCode {
             }
             let message = one_line(&cli::redact(&message, &secrets));
             eprintln!("mysnap: error: {message}");
-            ExitCode::from(if e.downcast_ref::<Interrupted>().is_some() {
-                130
-            } else {
-                1
-            })
+            ExitCode::from(exit_code(&e))
         }
     }
 }
@@ -234,6 +230,22 @@ fn run_async(
     });
     runtime.shutdown_timeout(std::time::Duration::from_secs(2));
     outcome
+}
+
+/// The exit status scripts can act on (README, "Exit status"): 3 when the server could
+/// not be reached or the connection was lost, 4 when data failed a check (damaged or
+/// altered files or objects, a restore that read back different rows), 130 when
+/// interrupted, 1 for anything else. Usage errors exit 2 before this.
+fn exit_code(e: &anyhow::Error) -> u8 {
+    if e.downcast_ref::<Interrupted>().is_some() {
+        return 130;
+    }
+    match e.chain().find_map(|c| c.downcast_ref::<mysnap::Error>()) {
+        Some(mysnap::Error::Connect { .. }) => 3,
+        Some(err) if err.is_connection_lost() => 3,
+        Some(mysnap::Error::Damaged(_) | mysnap::Error::Mismatch(_)) => 4,
+        _ => 1,
+    }
 }
 
 /// Writes the run's metrics (when asked) and passes its outcome on; a metrics file that

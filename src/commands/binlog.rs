@@ -115,6 +115,7 @@ pub fn status(args: BinlogStatusArgs) -> Result<()> {
             })
             .collect();
         let doc = serde_json::json!({
+            "schema_version": 1,
             "repository": repo.location(),
             "first": point(&status.first),
             "last": point(&status.last),

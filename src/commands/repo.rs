@@ -52,6 +52,7 @@ pub fn list(args: ListArgs) -> Result<()> {
             .map(|(l, w)| {
                 let i = &l.index;
                 serde_json::json!({
+                    "schema_version": 1,
                     "id": i.id,
                     "created": i.created,
                     "restorable": l.restorable,
@@ -187,7 +188,7 @@ pub fn forget(args: ForgetArgs, metrics: &super::metrics::Metrics) -> Result<()>
             .iter()
             .map(|d| {
                 serde_json::json!({
-                    "id": d.id, "created": d.created, "keep": d.keep, "reasons": d.reasons,
+                    "schema_version": 1, "id": d.id, "created": d.created, "keep": d.keep, "reasons": d.reasons,
                 })
             })
             .collect();

@@ -91,6 +91,9 @@ pub async fn run(args: RestoreArgs, defaults: super::Defaults) -> Result<()> {
         let plan = restore::dry_run(&connector, &options, prepared, progress)
             .await
             .map_err(|e| super::name_server(e, &connector))?;
+        if args.json {
+            return print_plan_json(&plan, replay.as_ref().map(|(_, p)| p));
+        }
         print_plan(plan)?;
         if let Some((_, plan)) = &replay {
             println!(
@@ -212,6 +215,55 @@ fn summarize(args: &RestoreArgs, source: &restore::Source, s: restore::RestoreSu
             }
         }
     }
+}
+
+/// `restore --dry-run --json` (docs/JSON.md).
+fn print_plan_json(plan: &restore::DryRun, replay: Option<&replay::ReplayPlan>) -> Result<()> {
+    let m = &plan.manifest;
+    let databases: Vec<serde_json::Value> = m
+        .databases
+        .iter()
+        .map(|db| {
+            serde_json::json!({
+                "name": db.name,
+                "tables": db.tables.len(),
+                "files": db.tables.iter().map(|t| t.files.len()).sum::<usize>(),
+                "raw_bytes": db.tables.iter().map(|t| t.raw_bytes).sum::<u64>(),
+                "sequences": db.sequences.len(),
+                "views": db.views.len(),
+                "routines": db.routines.len(),
+                "triggers": db.triggers.len(),
+                "events": db.events.len(),
+            })
+        })
+        .collect();
+    let doc = serde_json::json!({
+        "schema_version": 1,
+        "target": plan.target,
+        "verified_files": plan.verified_files,
+        "databases": databases,
+        "tables": m.totals.tables,
+        "files": m.totals.files,
+        "rows": m.totals.rows,
+        "raw_bytes": m.totals.raw_bytes,
+        "predicted_seconds": (plan.work_bytes as f64 / plan.rate).round(),
+        "rate_bytes_per_second": plan.rate.round(),
+        "rate_source": plan.rate_source,
+        "replay": replay.map(|r| serde_json::json!({
+            "snapshot": r.snapshot,
+            "from": {"file": r.start.0, "position": r.start.1},
+            "to": {"file": r.stop.0, "position": r.stop.1},
+            "transactions": r.transactions,
+            "events": r.events,
+            "bytes": r.bytes,
+            "last_gtid": r.stop_gtid,
+            "last_commit_time": r.stop_time.map(|t| humantime::format_rfc3339_seconds(
+                std::time::UNIX_EPOCH + std::time::Duration::from_secs(u64::from(t))).to_string()),
+            "predicted_seconds": (r.bytes as f64 / replay::ASSUMED_RATE).round(),
+        })),
+    });
+    println!("{}", serde_json::to_string_pretty(&doc)?);
+    Ok(())
 }
 
 fn print_plan(plan: restore::DryRun) -> Result<()> {

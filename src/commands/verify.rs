@@ -39,6 +39,7 @@ pub async fn run(
             println!(
                 "{}",
                 serde_json::json!({
+                    "schema_version": 1,
                     "dump": target,
                     "ok": true,
                     "files": r.files,
@@ -112,10 +113,10 @@ fn report(checks: &[SnapshotCheck], json: bool) -> Result<()> {
             .iter()
             .map(|c| match &c.outcome {
                 Ok(r) => serde_json::json!({
-                    "id": c.id, "ok": true, "files": r.files, "rows": r.rows,
+                    "schema_version": 1, "id": c.id, "ok": true, "files": r.files, "rows": r.rows,
                     "raw_bytes": r.raw_bytes, "stored_bytes": r.stored_bytes,
                 }),
-                Err(e) => serde_json::json!({ "id": c.id, "ok": false, "problem": e }),
+                Err(e) => serde_json::json!({ "schema_version": 1, "id": c.id, "ok": false, "problem": e }),
             })
             .collect();
         println!("{}", serde_json::to_string_pretty(&rows)?);

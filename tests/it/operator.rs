@@ -219,6 +219,36 @@ fn metrics_files_say_when_each_command_last_succeeded_and_what_it_did() {
         m[&format!("mysnap_binlog_archive_lag_seconds{{command=binlog_archive,{repo_label}}}")],
         0.0
     );
+    // Every report in JSON carries its schema version (docs/JSON.md).
+    let json = |args: &[&str]| -> serde_json::Value {
+        serde_json::from_slice(&run_mysnap_ok(args).stdout).expect("JSON")
+    };
+    let r = s(&repo);
+    for v in [
+        json(&["list", "--repo", &r, "--json"])[0].clone(),
+        json(&[
+            "forget",
+            "--repo",
+            &r,
+            "--keep-last",
+            "1",
+            "--dry-run",
+            "--json",
+        ])[0]
+            .clone(),
+        json(&["verify", "latest", "--repo", &r, "--json"])[0].clone(),
+        json(&["binlog", "status", "--repo", &r, "--json"]),
+    ] {
+        assert_eq!(v["schema_version"], 1, "{v}");
+    }
+    let target = TestServer::start();
+    let mut args = vec!["restore", "latest", "--repo", &r, "--dry-run", "--json"];
+    let conn = target.conn_args();
+    args.extend(conn.iter().map(String::as_str));
+    let plan = json(&args);
+    assert_eq!(plan["schema_version"], 1, "{plan}");
+    assert_eq!(plan["rows"], 800, "{plan}");
+    assert!(plan["predicted_seconds"].is_number(), "{plan}");
     // A metrics file in a place that cannot be written fails the run with one line.
     let mut args = vec![
         "verify".to_string(),
@@ -265,4 +295,76 @@ fn the_systemd_units_pass_systemd_analyze_verify() {
         out.status.success() && ours.is_empty(),
         "systemd-analyze verify: {err}"
     );
+}
+
+#[test]
+fn exit_codes_tell_usage_connection_verification_and_other_failures_apart() {
+    let code = |args: &[&str]| run_mysnap(args).status.code();
+    // Usage: 2.
+    assert_eq!(
+        code(&["dump", "--threads", "0", "--output", "/tmp/x"]),
+        Some(2)
+    );
+    // The server cannot be reached: 3.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let dir = support::tempdir("mysnap-exit-");
+    let out = dir.path().join("d");
+    assert_eq!(
+        code(&[
+            "dump",
+            "-h",
+            "127.0.0.1",
+            "-P",
+            &port.to_string(),
+            "-u",
+            "root",
+            "-B",
+            "x",
+            "--output",
+            &s(&out)
+        ]),
+        Some(3)
+    );
+    // Data that fails a check: 4.
+    let source = TestServer::start();
+    support::fill_db(&source, "d", &[("a", 200)], None);
+    let mut args = vec!["dump".to_string()];
+    args.extend(source.conn_args());
+    args.extend([
+        "-B".into(),
+        "d".into(),
+        "--output".into(),
+        s(&out),
+        "-q".into(),
+    ]);
+    run_mysnap_ok(&args);
+    assert_eq!(code(&["verify", &s(&out)]), Some(0));
+    let file = walk(&out)
+        .into_iter()
+        .find(|p| p.to_string_lossy().contains("/data/"))
+        .expect("a data file");
+    let mut bytes = std::fs::read(&file).unwrap();
+    let mid = bytes.len() / 2;
+    bytes[mid] ^= 0x40;
+    std::fs::write(&file, bytes).unwrap();
+    assert_eq!(code(&["verify", &s(&out)]), Some(4));
+    // Anything else: 1 (a repository that is not one).
+    assert_eq!(code(&["list", "--repo", &s(dir.path())]), Some(1));
+}
+
+fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).unwrap().flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            out.extend(walk(&p));
+        } else {
+            out.push(p);
+        }
+    }
+    out
 }
