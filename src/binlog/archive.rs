@@ -160,6 +160,20 @@ struct Cut {
     next_file: Option<String>,
 }
 
+/// Where to go on after segment `h`.
+fn resume_after(h: &SegmentHeader) -> Cursor {
+    let (file, pos) = h.resume_at();
+    Cursor {
+        file_created: (h.next_file.is_none()).then_some(h.file_created),
+        file,
+        pos,
+        gtid: GtidState::parse(&h.gtid_after).unwrap_or_default(),
+        time: h.last_time,
+        gap: None,
+        after_end_of: None,
+    }
+}
+
 /// The replica id to register with when none is given: the same for a repository, and
 /// away from the small numbers servers are given by hand.
 fn default_server_id(repo: &Repository) -> u32 {
@@ -206,21 +220,18 @@ pub async fn archive(
     };
     let mut next_seq = last.as_ref().map_or(1, |h| h.seq + 1);
     let mut expected_source = last.as_ref().map(|h| h.source.clone());
-    let mut cursor: Option<Cursor> = last.as_ref().map(|h| {
-        let (file, pos) = h.resume_at();
-        Cursor {
-            file_created: (h.next_file.is_none()).then_some(h.file_created),
-            file,
-            pos,
-            gtid: GtidState::parse(&h.gtid_after).unwrap_or_default(),
-            time: h.last_time,
-            gap: None,
-            after_end_of: None,
-        }
-    });
+    let mut cursor: Option<Cursor> = last.as_ref().map(resume_after);
     let mut backoff = Duration::from_secs(1);
     let mut failures = 0u32;
     loop {
+        // Once a segment is written, the resume point is after it, whatever a failed
+        // stream left in memory: what was received and not written is asked for again.
+        if next_seq > 1 {
+            let written_since = cursor.as_ref().is_none_or(|c| c.gap.is_none());
+            if written_since {
+                cursor = Some(resume_after(&archive.header(next_seq - 1)?));
+            }
+        }
         let outcome = stream_once(
             connector,
             &repo,
@@ -319,6 +330,8 @@ async fn stream_once(
         Some(c) => c,
         None => start_of_server(&mut conn, &server, repo, progress).await?,
     };
+    // Until a segment is written, a retry starts from the same place.
+    *cursor = Some(at.clone());
     // The file to resume from must still be on the source.
     if let Some(files) = binary_logs(&mut conn).await? {
         if !files.contains(&at.file) {

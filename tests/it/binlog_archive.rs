@@ -171,10 +171,10 @@ fn the_archive_is_the_binlog_byte_for_byte_from_the_first_snapshot_on() {
     run_mysnap_ok(&archive_args(&source, &repo, &["--once"]));
     let second = assert_archive_is_the_binlog(&source, &repo, (&file, pos));
     assert_eq!(second, first + 20, "each transaction archived once");
-    // Nothing new: a run archives nothing and says so.
-    let before = status_json(&repo)["segments"].as_u64().unwrap();
+    // Nothing new: a run adds no transaction (the server may still have written a
+    // binlog checkpoint event since, which is archived like any other).
     run_mysnap_ok(&archive_args(&source, &repo, &["--once"]));
-    assert_eq!(status_json(&repo)["segments"].as_u64().unwrap(), before);
+    assert_eq!(assert_archive_is_the_binlog(&source, &repo, (&file, pos)), second);
     let st = status_json(&repo);
     assert_eq!(st["transactions"].as_u64().unwrap(), second);
     assert_eq!(st["first"]["file"], file.as_str());
