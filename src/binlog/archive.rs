@@ -394,6 +394,20 @@ async fn stream_once(
     let mut last_status = Instant::now() - Duration::from_secs(60);
     let mut progressed = false;
     let poll = (options.flush_interval / 4).max(Duration::from_millis(10));
+    // Rewrites the archiver's status object (every few seconds, or now).
+    macro_rules! status {
+        ($now:expr) => {
+            write_status(
+                archive,
+                options.on_status.as_deref(),
+                &at,
+                &source_end,
+                &target,
+                &mut last_status,
+                $now,
+            )?
+        };
+    }
     loop {
         let next = tokio::time::timeout(poll, stream.next()).await.ok();
         let ev = match next {
@@ -405,15 +419,7 @@ async fn stream_once(
                         progressed |= commit(archive, &me, o, &mut at, next_seq, report, progress)?;
                     }
                 }
-                write_status(
-                    archive,
-                    options.on_status.as_deref(),
-                    &at,
-                    &source_end,
-                    &target,
-                    &mut last_status,
-                    false,
-                )?;
+                status!(false);
                 continue;
             }
             Some(None) => {
@@ -421,15 +427,7 @@ async fn stream_once(
                 if let Some(o) = open.take() {
                     commit_to_cut(archive, &me, o, &mut at, next_seq, report, progress)?;
                 }
-                write_status(
-                    archive,
-                    options.on_status.as_deref(),
-                    &at,
-                    &source_end,
-                    &target,
-                    &mut last_status,
-                    true,
-                )?;
+                status!(true);
                 return Ok(if options.once {
                     Ended::Done
                 } else {
@@ -486,15 +484,7 @@ async fn stream_once(
                 )
                 .into_owned();
                 source_end = Some((name, u64::from(h.log_pos)));
-                write_status(
-                    archive,
-                    options.on_status.as_deref(),
-                    &at,
-                    &source_end,
-                    &target,
-                    &mut last_status,
-                    false,
-                )?;
+                status!(false);
                 continue;
             }
             kind::FORMAT_DESCRIPTION => {
@@ -649,15 +639,7 @@ async fn stream_once(
                 return Ok(Ended::Done);
             }
         }
-        write_status(
-            archive,
-            options.on_status.as_deref(),
-            &at,
-            &source_end,
-            &target,
-            &mut last_status,
-            false,
-        )?;
+        status!(false);
     }
 }
 

@@ -174,7 +174,10 @@ fn the_archive_is_the_binlog_byte_for_byte_from_the_first_snapshot_on() {
     // Nothing new: a run adds no transaction (the server may still have written a
     // binlog checkpoint event since, which is archived like any other).
     run_mysnap_ok(&archive_args(&source, &repo, &["--once"]));
-    assert_eq!(assert_archive_is_the_binlog(&source, &repo, (&file, pos)), second);
+    assert_eq!(
+        assert_archive_is_the_binlog(&source, &repo, (&file, pos)),
+        second
+    );
     let st = status_json(&repo);
     assert_eq!(st["transactions"].as_u64().unwrap(), second);
     assert_eq!(st["first"]["file"], file.as_str());
