@@ -53,7 +53,8 @@ fn killed_session_fails_the_dump_and_leaves_no_lock() {
     s.kill_connection(victim).expect("KILL the dump session");
     let out = dump.finish(Duration::from_secs(30), || processlist_states(&s));
     let line = one_error_line(&out, &[]);
-    assert_eq!(out.status.code(), Some(1), "{line}");
+    // A lost connection is exit status 3 (README, "Exit status").
+    assert_eq!(out.status.code(), Some(3), "{line}");
     assert!(!out_dir.join("manifest.json").exists(), "{line}");
     // Clear: it says which table's read failed, not only that something stopped.
     assert!(
