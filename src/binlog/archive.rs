@@ -878,7 +878,9 @@ fn write(
     Ok(true)
 }
 
-/// Rewrites the archiver's status object at most every few seconds (or now).
+/// Rewrites the archiver's status object at most every second (or now): while it is
+/// caught up, that is what tells a restore the archive covers the time since its last
+/// event.
 fn write_status(
     archive: &Archive,
     notify: Option<&(dyn Fn(&ArchiverStatus) + Send + Sync)>,
@@ -888,7 +890,7 @@ fn write_status(
     last: &mut Instant,
     now: bool,
 ) -> Result<()> {
-    if !now && last.elapsed() < Duration::from_secs(5) {
+    if !now && last.elapsed() < Duration::from_secs(1) {
         return Ok(());
     }
     *last = Instant::now();
