@@ -45,7 +45,7 @@ pub struct ArchiveOptions {
     pub max_segment_bytes: usize,
     /// Stop after this many segments (tests); 0 for no limit.
     pub stop_after_segments: u64,
-    /// Called each time the archiver writes its status (every few seconds).
+    /// Called each time the archiver writes its status (every second).
     pub on_status: Option<StatusHook>,
 }
 
@@ -394,7 +394,7 @@ async fn stream_once(
     let mut last_status = Instant::now() - Duration::from_secs(60);
     let mut progressed = false;
     let poll = (options.flush_interval / 4).max(Duration::from_millis(10));
-    // Rewrites the archiver's status object (every few seconds, or now).
+    // Rewrites the archiver's status object (every second, or now).
     macro_rules! status {
         ($now:expr) => {
             write_status(

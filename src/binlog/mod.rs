@@ -126,7 +126,7 @@ impl SegmentHeader {
     }
 }
 
-/// What a running archiver says about itself, rewritten every few seconds.
+/// What a running archiver says about itself, rewritten every second.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ArchiverStatus {
     /// Host and process.
