@@ -159,10 +159,21 @@ impl Journal {
         )
         .await
         .ctx(ctx)?;
-        let left: Option<u64> = conn
+        self.tidy(conn).await
+    }
+
+    /// Drops the journal (and mysnap's schema) when no restore is recorded in it: what a
+    /// restore killed between clearing its entries and dropping the table leaves.
+    pub async fn tidy(&self, conn: &mut Conn) -> Result<()> {
+        let ctx = || "clearing the restore journal".to_string();
+        let left: Option<u64> = match conn
             .query_first(format!("SELECT COUNT(*) FROM {TABLE}"))
             .await
-            .ctx(ctx)?;
+        {
+            // No journal at all: nothing to tidy.
+            Err(mysql_async::Error::Server(e)) if e.code == 1146 => return Ok(()),
+            other => other.ctx(ctx)?,
+        };
         if left == Some(0) {
             conn.query_drop(format!("DROP TABLE {TABLE}"))
                 .await

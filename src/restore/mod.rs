@@ -575,16 +575,17 @@ async fn check(
     }
     let existing = schema::existing_objects(&mut admin, manifest).await?;
     if !resuming {
-        schema::check_conflicts(manifest, &existing, options.existing).map_err(|e| {
-            if options.resume {
-                // A completed restore removes its journal: say why --resume found nothing.
-                Error::Conflict(format!(
-                    "nothing to resume (no interrupted restore of this dump is recorded on the target; a completed restore leaves none) and {e}"
-                ))
-            } else {
-                e
+        if let Err(e) = schema::check_conflicts(manifest, &existing, options.existing) {
+            if !options.resume {
+                return Err(e);
             }
-        })?;
+            // A completed restore removes its journal (one killed while removing it left
+            // it empty: tidy that); say why --resume found nothing.
+            journal.tidy(&mut admin).await?;
+            return Err(Error::Conflict(format!(
+                "nothing to resume (no interrupted restore of this dump is recorded on the target; a completed restore leaves none) and {e}"
+            )));
+        }
     }
     Ok(Checked {
         admin,

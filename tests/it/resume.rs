@@ -123,6 +123,19 @@ fn restore_resumes_after_repeated_kill_9_without_losing_or_duplicating_rows() {
             .is_err(),
         "the journal is removed once the restore completes"
     );
+    // A restore killed between clearing its entries and dropping the journal leaves an
+    // empty one: the next --resume says there is nothing to resume and removes it.
+    target.sql(
+        "CREATE DATABASE mysnap; CREATE TABLE mysnap.restore_journal (restore_id CHAR(64) CHARACTER SET ascii NOT NULL, item VARCHAR(700) CHARACTER SET utf8mb4 COLLATE utf8mb4_bin NOT NULL, done_at TIMESTAMP(6) NOT NULL DEFAULT CURRENT_TIMESTAMP(6), PRIMARY KEY (restore_id, item)) ENGINE=InnoDB",
+    );
+    let again = restore_cmd(&target, &dump, &["--resume"]).output().unwrap();
+    assert!(String::from_utf8_lossy(&again.stderr).contains("nothing to resume"));
+    assert!(
+        target
+            .try_sql("SELECT 1 FROM mysnap.restore_journal")
+            .is_err(),
+        "an empty journal left by a kill is removed"
+    );
 }
 
 #[test]
