@@ -33,6 +33,12 @@ pub fn bytes(n: u64) -> String {
 }
 
 /// `1 table`, `2 tables`: a count and its noun, singular or plural.
+/// Seconds since the epoch as RFC 3339 UTC, to the second.
+pub fn utc(secs: u64) -> String {
+    humantime::format_rfc3339_seconds(std::time::UNIX_EPOCH + std::time::Duration::from_secs(secs))
+        .to_string()
+}
+
 pub fn count(n: u64, singular: &str, plural: &str) -> String {
     format!("{n} {}", if n == 1 { singular } else { plural })
 }

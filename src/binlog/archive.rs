@@ -43,8 +43,6 @@ pub struct ArchiveOptions {
     pub flush_interval: Duration,
     /// A segment is written when it reaches this many bytes of events.
     pub max_segment_bytes: usize,
-    /// Stop after this many segments (tests); 0 for no limit.
-    pub stop_after_segments: u64,
     /// Called each time the archiver writes its status (every second).
     pub on_status: Option<StatusHook>,
 }
@@ -68,7 +66,6 @@ impl Default for ArchiveOptions {
             after_gap: false,
             flush_interval: Duration::from_millis(500),
             max_segment_bytes: 64 << 20,
-            stop_after_segments: 0,
             on_status: None,
         }
     }
@@ -270,7 +267,7 @@ pub async fn archive(
 }
 
 enum Ended {
-    /// Everything asked for is archived (`--once`, or the segment limit).
+    /// Everything asked for is archived (`--once`).
     Done,
     /// The stream ended after making progress: open it again.
     Progressed,
@@ -635,9 +632,6 @@ async fn stream_once(
         {
             let o = open.take().expect("open");
             progressed |= commit(archive, &me, o, &mut at, next_seq, report, progress)?;
-            if options.stop_after_segments > 0 && report.segments >= options.stop_after_segments {
-                return Ok(Ended::Done);
-            }
         }
         status!(false);
     }

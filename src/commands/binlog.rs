@@ -1,7 +1,6 @@
 //! `mysnap binlog archive` and `mysnap binlog status`.
 
 use std::sync::Arc;
-use std::time::{Duration, SystemTime};
 
 use anyhow::Result;
 use mysnap::binlog::{self, Archive, ArchiveOptions};
@@ -86,8 +85,7 @@ pub async fn archive(
 }
 
 fn time(secs: u32) -> String {
-    humantime::format_rfc3339_seconds(SystemTime::UNIX_EPOCH + Duration::from_secs(u64::from(secs)))
-        .to_string()
+    crate::display::utc(u64::from(secs))
 }
 
 /// Shows the archive.

@@ -111,7 +111,6 @@ impl Metrics {
         );
         let samples = self.samples.lock().expect("metrics");
         let mut names: Vec<&'static str> = samples.iter().map(|s| s.name).collect();
-        names.dedup();
         names.sort_unstable();
         names.dedup();
         for name in names {

@@ -39,12 +39,7 @@ pub fn list(args: ListArgs) -> Result<()> {
     let protected = repo.protected()?;
     let indexes: Vec<_> = listed.iter().map(|l| l.index.clone()).collect();
     let windows = mysnap::binlog::Archive::new(repo.clone()).windows(&indexes)?;
-    let when = |secs: u64| {
-        humantime::format_rfc3339_seconds(
-            std::time::UNIX_EPOCH + std::time::Duration::from_secs(secs),
-        )
-        .to_string()
-    };
+    let when = crate::display::utc;
     if args.json {
         let rows: Vec<serde_json::Value> = listed
             .iter()

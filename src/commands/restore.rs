@@ -108,9 +108,7 @@ pub async fn run(args: RestoreArgs, defaults: super::Defaults) -> Result<()> {
                 plan.stop_time
                     .map(|t| format!(
                         ", last transaction committed at {}",
-                        humantime::format_rfc3339_seconds(
-                            std::time::UNIX_EPOCH + std::time::Duration::from_secs(u64::from(t))
-                        )
+                        crate::display::utc(u64::from(t))
                     ))
                     .unwrap_or_default(),
                 plan.bytes as f64 / replay::ASSUMED_RATE,
@@ -257,8 +255,7 @@ fn print_plan_json(plan: &restore::DryRun, replay: Option<&replay::ReplayPlan>) 
             "events": r.events,
             "bytes": r.bytes,
             "last_gtid": r.stop_gtid,
-            "last_commit_time": r.stop_time.map(|t| humantime::format_rfc3339_seconds(
-                std::time::UNIX_EPOCH + std::time::Duration::from_secs(u64::from(t))).to_string()),
+            "last_commit_time": r.stop_time.map(|t| crate::display::utc(u64::from(t))),
             "predicted_seconds": (r.bytes as f64 / replay::ASSUMED_RATE).round(),
         })),
     });
