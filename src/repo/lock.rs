@@ -20,6 +20,9 @@ use crate::store::Store;
 
 /// How often a held lock is rewritten.
 const REFRESH: Duration = Duration::from_secs(60);
+/// How long a shared taker waits for an exclusive holder (a prune) to finish: a prune
+/// is short and never waits itself (it gives up at once, and runs another time).
+const SHARED_WAIT: Duration = Duration::from_secs(60);
 /// How long a lock may go unrefreshed before it is stale.
 const STALE: Duration = Duration::from_secs(600);
 
@@ -104,6 +107,20 @@ fn process_alive(pid: u32) -> bool {
 impl Lock {
     /// Takes a lock of `kind` for `purpose`, or fails naming what holds a conflicting one.
     pub fn take(store: Arc<dyn Store>, kind: Kind, purpose: &str) -> Result<Lock> {
+        let patience = match kind {
+            Kind::Shared => SHARED_WAIT,
+            Kind::Exclusive => Duration::ZERO,
+        };
+        Self::take_within(store, kind, purpose, patience)
+    }
+
+    /// Takes a lock, waiting up to `patience` for conflicting holders to go.
+    fn take_within(
+        store: Arc<dyn Store>,
+        kind: Kind,
+        purpose: &str,
+        patience: Duration,
+    ) -> Result<Lock> {
         let info = LockInfo {
             kind,
             purpose: purpose.into(),
@@ -127,10 +144,20 @@ impl Lock {
             sanitize(&info.host),
             info.pid
         );
-        write(&*store, &name, &info)?;
-        store.flush()?;
-        if let Some(other) = conflicting(&*store, &name, kind)? {
+        let started = std::time::Instant::now();
+        let mut pause = Duration::from_millis(100);
+        loop {
+            write(&*store, &name, &info)?;
+            store.flush()?;
+            let Some(other) = conflicting(&*store, &name, kind)? else {
+                break;
+            };
             let _ = store.delete(&name);
+            if started.elapsed() + pause <= patience {
+                std::thread::sleep(pause);
+                pause = (pause * 2).min(Duration::from_secs(2));
+                continue;
+            }
             return Err(Error::Conflict(format!(
                 "the repository is in use by {}: {}; try again when it is done (a lock left by a killed process goes stale within {} minutes)",
                 other.describe(),
@@ -279,8 +306,18 @@ mod tests {
         );
         drop((a, b));
         let x = Lock::take(store.clone(), Kind::Exclusive, "prune").unwrap();
-        assert!(Lock::take(store.clone(), Kind::Shared, "dump").is_err());
+        assert!(Lock::take_within(store.clone(), Kind::Shared, "dump", Duration::ZERO).is_err());
+        // Given time, a shared taker gets the lock once the exclusive holder is gone.
+        let waiting = {
+            let store = store.clone();
+            std::thread::spawn(move || Lock::take(store, Kind::Shared, "dump").map(drop))
+        };
+        std::thread::sleep(Duration::from_millis(300));
         drop(x);
+        waiting
+            .join()
+            .unwrap()
+            .expect("the shared taker waited for the prune");
         assert!(store.list("locks/").unwrap().is_empty());
         // A lock left by a process that is gone is stale.
         let gone = LockInfo {

@@ -147,11 +147,24 @@ fn snapshots_are_listed_restored_by_id_verified_and_kept_by_retention() {
     fill_db(&source, "static", &[("countries", 500)], None);
     let dir = support::tempdir("mysnap-repo-");
     let repo = dir.path().join("repo");
-    // Whatever the umask, what the repository holds is private.
-    let old = unsafe { libc::umask(0) };
-    init(&repo, &[]);
-    let first = dump(&source, &repo, &["shop", "static"], &["--tag", "nightly"]);
-    unsafe { libc::umask(old) };
+    // Whatever the umask, what the repository holds is private. The umask is set in
+    // the children only: the test process's is shared by the tests running beside it.
+    let under_umask_0 = |args: &[String]| {
+        let out = support::isolate(&mut std::process::Command::new("sh"))
+            .arg("-c")
+            .arg("umask 000; exec \"$0\" \"$@\"")
+            .arg(support::mysnap_bin())
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", support::stderr(&out));
+        stdout(&out).trim().to_string()
+    };
+    under_umask_0(&["init".to_string(), "--repo".into(), s(&repo)]);
+    let mut args = dump_args(&source, &repo, &["shop", "static"], &["--tag", "nightly"]);
+    args.push("-q".into());
+    let first = under_umask_0(&args);
+    assert!(first.len() == 8, "dump -q prints the ID: {first:?}");
     source.sql("UPDATE shop.orders SET v = CONCAT(v, 'x') WHERE id <= 10");
     let second = dump(&source, &repo, &["shop", "static"], &["--keep-forever"]);
     assert_ne!(first, second);
